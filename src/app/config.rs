@@ -1,0 +1,256 @@
+//! The whole configuration: every section, loaded and validated at once.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, join, Check, Problems, Tags, Validate};
+use crate::deadletter::DeadLetterConfig;
+use crate::devices::Devices;
+use crate::indicators::config::IndicatorsConfig;
+use crate::outbox::OutboxConfig;
+use crate::profiles::config::ProfilesConfig;
+use crate::sinks::SinksConfig;
+use crate::sources::SourcesConfig;
+
+/// `[site]`: the community this gateway serves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SiteConfig {
+    /// Added as the `community` tag to every reading.
+    pub community_id: String,
+    /// The site's UTC offset for local days and the 22:00 night boundary
+    /// (China: "+08:00", no daylight saving).
+    pub utc_offset: String,
+    /// Static tags added to every reading.
+    pub tags: Tags,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            community_id: String::new(),
+            utc_offset: "+08:00".into(),
+            tags: Tags::default(),
+        }
+    }
+}
+
+impl SiteConfig {
+    /// The UTC offset in seconds east of UTC.
+    pub fn offset_seconds(&self) -> Option<i32> {
+        self.utc_offset
+            .parse::<chrono::FixedOffset>()
+            .ok()
+            .map(|o| o.local_minus_utc())
+    }
+}
+
+impl Validate for SiteConfig {
+    fn validate(&self, path: &str, cx: &mut Check) {
+        if self.community_id.trim().is_empty() {
+            cx.problem(
+                join(path, "community_id"),
+                "must be set (it tags every reading)",
+            );
+        }
+        if self.offset_seconds().is_none() {
+            cx.problem(
+                join(path, "utc_offset"),
+                format!(
+                    "expected an offset like \"+08:00\", got {:?}",
+                    self.utc_offset
+                ),
+            );
+        }
+        self.tags.validate(&join(path, "tags"), cx);
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `text` (human-readable) or `json`.
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `greengate=debug,info`, ...
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Validate for LogConfig {
+    fn validate(&self, path: &str, cx: &mut Check) {
+        if let Err(e) = self.level.parse::<tracing_subscriber::EnvFilter>() {
+            cx.problem(
+                join(path, "level"),
+                format!("invalid filter {:?}: {e}", self.level),
+            );
+        }
+    }
+}
+
+/// `[http]`: the self-monitoring endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    /// Bound to loopback by default; expose deliberately.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9898)),
+        }
+    }
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub site: SiteConfig,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub outbox: OutboxConfig,
+    pub dead_letter: DeadLetterConfig,
+    pub profiles: ProfilesConfig,
+    pub devices: Devices,
+    pub sources: SourcesConfig,
+    pub sinks: SinksConfig,
+    pub indicators: IndicatorsConfig,
+    /// The config file's directory: relative paths resolve against it.
+    pub base_dir: PathBuf,
+}
+
+const SECTIONS: &[&str] = &[
+    "site",
+    "log",
+    "http",
+    "outbox",
+    "dead_letter",
+    "profiles",
+    "devices",
+    "sources",
+    "sinks",
+    "indicators",
+];
+
+impl Config {
+    /// Loads `file` with environment overrides and validates everything,
+    /// returning every problem found.
+    pub fn load(file: &Path) -> Result<Config, Problems> {
+        let root = config::load_layers(file)?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_value(root, &base)
+    }
+
+    /// Parses and validates an already merged value tree.
+    pub fn from_value(root: serde_json::Value, base_dir: &Path) -> Result<Config, Problems> {
+        let mut cx = Check::new(base_dir);
+        let mut s = config::sections(root, SECTIONS, &mut cx);
+        let site = config::section(&mut s, "site", &mut cx);
+        let log = config::section(&mut s, "log", &mut cx);
+        let http = config::section(&mut s, "http", &mut cx);
+        let outbox = config::section(&mut s, "outbox", &mut cx);
+        let dead_letter = config::section(&mut s, "dead_letter", &mut cx);
+        let profiles = config::section(&mut s, "profiles", &mut cx);
+        let devices = config::section(&mut s, "devices", &mut cx);
+        let sources = config::section(&mut s, "sources", &mut cx);
+        let sinks = config::section(&mut s, "sinks", &mut cx);
+        let indicators = config::section(&mut s, "indicators", &mut cx);
+        let (
+            Some(site),
+            Some(log),
+            Some(http),
+            Some(outbox),
+            Some(dead_letter),
+            Some(profiles),
+            Some(devices),
+            Some(sources),
+            Some(sinks),
+            Some(indicators),
+        ) = (
+            site,
+            log,
+            http,
+            outbox,
+            dead_letter,
+            profiles,
+            devices,
+            sources,
+            sinks,
+            indicators,
+        )
+        else {
+            // Validate what did parse, so every problem is reported at once.
+            return Err(Problems(cx.problems().to_vec()));
+        };
+        let c = Config {
+            site,
+            log,
+            http,
+            outbox,
+            dead_letter,
+            profiles,
+            devices,
+            sources,
+            sinks,
+            indicators,
+            base_dir: base_dir.to_path_buf(),
+        };
+        c.validate("", &mut cx);
+        cx.into_result().map(|()| c)
+    }
+
+    /// A path from the config, resolved against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self, _path: &str, cx: &mut Check) {
+        self.site.validate("site", cx);
+        self.log.validate("log", cx);
+        self.outbox.validate("outbox", cx);
+        self.dead_letter.validate("dead_letter", cx);
+        self.profiles.validate("profiles", cx);
+        for (id, d) in &self.devices {
+            d.validate(&join("devices", id), cx);
+        }
+        self.sources.validate("sources", cx);
+        self.sinks.validate("sinks", cx);
+        self.indicators.validate("indicators", cx);
+        if self.sources.mqtt.is_none() && self.sources.modbus.is_none() {
+            cx.problem(
+                "sources",
+                "no source configured: add [sources.mqtt] or [sources.modbus]",
+            );
+        }
+        if self.sinks.influxdb.is_none() {
+            cx.problem("sinks", "no sink configured: add [sinks.influxdb]");
+        }
+    }
+}

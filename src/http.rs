@@ -1,0 +1,1 @@
+//! Self-monitoring over HTTP. (Stub: being written.)

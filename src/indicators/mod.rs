@@ -1,0 +1,3 @@
+//! The indicator engine. (Stub: being written.)
+
+pub mod config;

@@ -1,0 +1,154 @@
+//! InfluxDB line protocol: the one encoding readings are stored in (outbox)
+//! and sent in (sinks).
+//!
+//! Escaping differs per element, as the InfluxDB reference specifies:
+//! - measurement: comma and space are backslash-escaped;
+//! - tag keys, tag values and field keys: comma, equals sign and space;
+//! - string field values: double quote and backslash, inside double quotes.
+//!
+//! Newlines are not representable in any element; [`Reading::validate`]
+//! rejects them before encoding, and the encoder refuses them too. Floats
+//! that are NaN or infinite are refused: InfluxDB rejects the whole line.
+//! Integers carry the `i` suffix, unsigned the `u` suffix (InfluxDB 1.x and
+//! VictoriaMetrics do not all read `u`, so sources store unsigned counters as
+//! `i` where they fit; see [`encode`]).
+
+mod parse;
+
+pub use parse::{parse_line, parse_lines, ParseError};
+
+use crate::model::{FieldValue, Reading, ReadingError};
+use std::io::Write;
+
+/// Appends one reading as a line (with trailing `\n`) to `out`.
+///
+/// On error `out` is left as it was.
+pub fn encode(r: &Reading, out: &mut Vec<u8>) -> Result<(), ReadingError> {
+    r.validate()?;
+    let start = out.len();
+    escape_into(out, &r.measurement, b", ");
+    for (k, v) in &r.tags {
+        out.push(b',');
+        escape_into(out, k, b",= ");
+        out.push(b'=');
+        escape_into(out, v, b",= ");
+    }
+    let mut sep = b' ';
+    for (k, v) in &r.fields {
+        out.push(sep);
+        sep = b',';
+        escape_into(out, k, b",= ");
+        out.push(b'=');
+        match v {
+            FieldValue::Float(f) => {
+                if !f.is_finite() {
+                    out.truncate(start);
+                    return Err(ReadingError::NotFinite(k.clone()));
+                }
+                write_float(out, *f);
+            }
+            FieldValue::Int(i) => {
+                let _ = write!(out, "{i}i");
+            }
+            FieldValue::UInt(u) => {
+                // Stored as a signed integer when it fits, for InfluxDB 1.x.
+                if *u <= i64::MAX as u64 {
+                    let _ = write!(out, "{u}i");
+                } else {
+                    let _ = write!(out, "{u}u");
+                }
+            }
+            FieldValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            FieldValue::Str(s) => {
+                out.push(b'"');
+                for c in s.bytes() {
+                    if c == b'"' || c == b'\\' {
+                        out.push(b'\\');
+                    }
+                    out.push(c);
+                }
+                out.push(b'"');
+            }
+        }
+    }
+    let _ = write!(out, " {}", r.time_ns);
+    out.push(b'\n');
+    Ok(())
+}
+
+/// Encodes a reading to a fresh line (without trailing newline).
+pub fn to_line(r: &Reading) -> Result<String, ReadingError> {
+    let mut out = Vec::with_capacity(128);
+    encode(r, &mut out)?;
+    out.pop();
+    Ok(String::from_utf8(out).unwrap_or_default())
+}
+
+fn escape_into(out: &mut Vec<u8>, s: &str, special: &[u8]) {
+    for c in s.bytes() {
+        if special.contains(&c) {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+}
+
+fn write_float(out: &mut Vec<u8>, f: f64) {
+    // Rust's shortest round-trip representation; always has a digit and
+    // never uses exponent notation InfluxDB cannot read ("1e300" is accepted
+    // by InfluxDB, but we keep integral floats explicit as "1" which InfluxDB
+    // reads as a float because there is no `i` suffix).
+    let _ = write!(out, "{f}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading() -> Reading {
+        let mut r = Reading::new("noise", 1_700_000_000_000_000_000);
+        r.set_tag("device", "n-1");
+        r.set_tag("community", "c1");
+        r.add_field("laeq", FieldValue::Float(55.5));
+        r.add_field("count", FieldValue::Int(3));
+        r.add_field("ok", FieldValue::Bool(true));
+        r.add_field("status", FieldValue::Str("fine".into()));
+        r
+    }
+
+    #[test]
+    fn encodes_all_field_types_in_order() {
+        assert_eq!(
+            to_line(&reading()).unwrap(),
+            "noise,community=c1,device=n-1 laeq=55.5,count=3i,ok=true,status=\"fine\" 1700000000000000000"
+        );
+    }
+
+    #[test]
+    fn escapes_each_element_by_its_own_rules() {
+        let mut r = Reading::new("my meas,x=y", 5);
+        r.set_tag("tag key", "v,a=l ue");
+        r.add_field("f=k", FieldValue::Str("say \"hi\" \\ there, x=1".into()));
+        assert_eq!(
+            to_line(&r).unwrap(),
+            r#"my\ meas\,x=y,tag\ key=v\,a\=l\ ue f\=k="say \"hi\" \\ there, x=1" 5"#
+        );
+    }
+
+    #[test]
+    fn nan_and_infinity_never_reach_the_wire() {
+        let mut r = Reading::new("m", 1);
+        r.add_field("a", FieldValue::Float(f64::INFINITY));
+        let mut out = b"keep".to_vec();
+        assert!(encode(&r, &mut out).is_err());
+        assert_eq!(out, b"keep");
+    }
+
+    #[test]
+    fn large_unsigned_uses_u_suffix() {
+        let mut r = Reading::new("m", 1);
+        r.add_field("a", FieldValue::UInt(u64::MAX));
+        r.add_field("b", FieldValue::UInt(7));
+        assert_eq!(to_line(&r).unwrap(), format!("m a={}u,b=7i 1", u64::MAX));
+    }
+}

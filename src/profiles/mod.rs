@@ -1,0 +1,3 @@
+//! Device profiles. (Stub: being written.)
+
+pub mod config;

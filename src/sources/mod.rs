@@ -1,0 +1,26 @@
+//! Sources: where readings come from. Each is a folder with `config.rs`.
+
+pub mod modbus;
+pub mod mqtt;
+
+use serde::Deserialize;
+
+use crate::config::{join, Check, Validate};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SourcesConfig {
+    pub mqtt: Option<mqtt::config::MqttConfig>,
+    pub modbus: Option<modbus::config::ModbusConfig>,
+}
+
+impl Validate for SourcesConfig {
+    fn validate(&self, path: &str, cx: &mut Check) {
+        if let Some(m) = &self.mqtt {
+            m.validate(&join(path, "mqtt"), cx);
+        }
+        if let Some(m) = &self.modbus {
+            m.validate(&join(path, "modbus"), cx);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! (Stub: being written.)
+
+pub mod config;
