@@ -3,13 +3,15 @@
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::config::{self, join, Check, Problems, Tags, Validate};
+use crate::config::{self, join, Check, CheckRefs, Problems, Tags, Validate};
 use crate::deadletter::DeadLetterConfig;
 use crate::devices::Devices;
 use crate::indicators::config::IndicatorsConfig;
 use crate::outbox::OutboxConfig;
 use crate::profiles::config::ProfilesConfig;
+use crate::profiles::ProfileSet;
 use crate::sinks::SinksConfig;
 use crate::sources::SourcesConfig;
 
@@ -138,6 +140,8 @@ pub struct Config {
     pub indicators: IndicatorsConfig,
     /// The config file's directory: relative paths resolve against it.
     pub base_dir: PathBuf,
+    /// The device profiles loaded from `[profiles]`.
+    pub profile_set: Arc<ProfileSet>,
 }
 
 const SECTIONS: &[&str] = &[
@@ -203,6 +207,7 @@ impl Config {
             // Validate what did parse, so every problem is reported at once.
             return Err(Problems(cx.problems().to_vec()));
         };
+        let profile_set = Arc::new(ProfileSet::load(&profiles, &mut cx));
         let c = Config {
             site,
             log,
@@ -215,6 +220,7 @@ impl Config {
             sinks,
             indicators,
             base_dir: base_dir.to_path_buf(),
+            profile_set,
         };
         c.validate("", &mut cx);
         cx.into_result().map(|()| c)
@@ -241,6 +247,22 @@ impl Validate for Config {
             d.validate(&join("devices", id), cx);
         }
         self.sources.validate("sources", cx);
+        if let Some(m) = &self.sources.mqtt {
+            m.check_refs("sources.mqtt", &self.profile_set, cx);
+        }
+        if let Some(m) = &self.sources.modbus {
+            m.check_refs("sources.modbus", &self.profile_set, cx);
+        }
+        for (id, d) in &self.devices {
+            if let Some(p) = &d.profile {
+                if self.profile_set.get(p).is_none() {
+                    cx.problem(
+                        join(&join("devices", id), "profile"),
+                        format!("no profile named {p:?} is loaded"),
+                    );
+                }
+            }
+        }
         self.sinks.validate("sinks", cx);
         self.indicators.validate("indicators", cx);
         if self.sources.mqtt.is_none() && self.sources.modbus.is_none() {

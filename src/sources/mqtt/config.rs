@@ -11,3 +11,7 @@ pub struct MqttConfig {}
 impl Validate for MqttConfig {
     fn validate(&self, _path: &str, _cx: &mut Check) {}
 }
+
+impl crate::config::CheckRefs for MqttConfig {
+    fn check_refs(&self, _path: &str, _profiles: &crate::profiles::ProfileSet, _cx: &mut Check) {}
+}
