@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use greengate::app::config::LogFormat;
 
-/// Exit code for an invalid configuration (EX_CONFIG from sysexits.h is 78;
-/// we use EX_USAGE's 64 as the issue tracker and systemd unit expect).
+/// Exit code for an invalid configuration (EX_USAGE from sysexits.h).
 const EXIT_INVALID_CONFIG: u8 = 64;
 
 #[derive(Parser)]
@@ -16,7 +16,7 @@ const EXIT_INVALID_CONFIG: u8 = 64;
     about = "Edge daemon for smart, green residential communities"
 )]
 struct Cli {
-    /// Log as JSON lines instead of human-readable text.
+    /// Log as JSON lines instead of human-readable text (overrides log.format).
     #[arg(long, global = true)]
     log_json: bool,
     #[command(subcommand)]
@@ -25,44 +25,85 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the daemon.
+    /// Run the daemon until SIGTERM or SIGINT.
     Run {
         /// The configuration file.
         #[arg(short, long)]
         config: PathBuf,
     },
-    /// Validate a configuration and print every problem with its key path.
+    /// Validate a configuration and print every problem with its key path
+    /// (exit 0 when valid, 64 when not).
     Check {
+        /// The configuration file.
         #[arg(short, long)]
         config: PathBuf,
     },
 }
 
+fn load(path: &std::path::Path) -> Result<greengate::app::Config, ExitCode> {
+    greengate::app::Config::load(path).map_err(|problems| {
+        eprintln!("{problems}");
+        eprintln!("{}: {} problem(s)", path.display(), problems.0.len());
+        ExitCode::from(EXIT_INVALID_CONFIG)
+    })
+}
+
+fn init_logs(json: bool, level: &str) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| f.parse::<tracing_subscriber::EnvFilter>().ok())
+        .or_else(|| level.parse().ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => match greengate::app::Config::load(&config) {
+        Command::Check { config } => match load(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }
-            Err(problems) => {
-                eprintln!("{problems}");
-                eprintln!("{}: {} problem(s)", config.display(), problems.0.len());
-                ExitCode::from(EXIT_INVALID_CONFIG)
-            }
+            Err(code) => code,
         },
         Command::Run { config } => {
-            let cfg = match greengate::app::Config::load(&config) {
+            let cfg = match load(&config) {
                 Ok(c) => c,
-                Err(problems) => {
-                    eprintln!("{problems}");
-                    return ExitCode::from(EXIT_INVALID_CONFIG);
+                Err(code) => return code,
+            };
+            init_logs(
+                cli.log_json || cfg.log.format == LogFormat::Json,
+                &cfg.log.level,
+            );
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
                 }
             };
-            let _ = (cfg, cli.log_json);
-            eprintln!("run: not yet wired");
-            ExitCode::FAILURE
+            match rt.block_on(greengate::app::run(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "greengate stopped on an error.");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -95,6 +95,19 @@ impl Registry {
             .unwrap_or(0)
     }
 
+    /// Every label set and value of a gauge family.
+    pub fn gauge_values(&self, name: &str) -> Vec<(Vec<(&'static str, String)>, i64)> {
+        let f = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        f.get(name)
+            .map(|fam| {
+                fam.gauges
+                    .iter()
+                    .map(|(l, g)| (l.clone(), g.get()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Renders every metric in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let f = self.families.lock().unwrap_or_else(|e| e.into_inner());

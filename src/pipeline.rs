@@ -1,7 +1,35 @@
-//! The pipeline between sources and outboxes. (Stub: being written.)
+//! The pipeline: the one task between sources and outboxes.
+//!
+//! ```text
+//! sources --SourceBatch--> [enrich -> indicators.record -> encode once -> append to every outbox] --commit--> ack
+//! ```
+//!
+//! Invariants:
+//! - a reading is encoded to line protocol exactly once and the same bytes
+//!   are appended to every sink's outbox;
+//! - a batch's [`Ack`] fires only after its readings were committed to every
+//!   outbox and its dead letters written; acks fire in the order batches
+//!   arrived (MQTT requires PUBACKs in receive order);
+//! - batches are grouped: everything already queued is appended, then one
+//!   commit (one fsync) covers the group (group commit);
+//! - when an outbox is full the pipeline waits and retries: it stops reading
+//!   its channel, sources block on `send`, and MQTT acknowledgements are
+//!   withheld, so the broker holds the backlog (back-pressure, never loss).
+//!
+//! The pipeline ends when every source has dropped its sender; it then
+//! flushes the indicator windows, commits, and drops the outbox writers,
+//! which lets the sinks drain and finish.
 
-use crate::deadletter::DeadLetter;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::deadletter::{DeadLetter, DeadLetterWriter};
+use crate::devices::Devices;
+use crate::lineproto;
+use crate::metrics::{self, Counter};
 use crate::model::Reading;
+use crate::outbox::{OutboxError, OutboxWriter};
 
 /// Acknowledges a source message once its readings are durably stored (or
 /// dead-lettered). Called in the order batches were sent.
@@ -33,4 +61,242 @@ pub struct SourceBatch {
 }
 
 /// The channel sources send into.
-pub type SourceTx = tokio::sync::mpsc::Sender<SourceBatch>;
+pub type SourceTx = mpsc::Sender<SourceBatch>;
+
+/// What the pipeline needs of the indicator engine (kept as a trait so the
+/// pipeline can be tested without it).
+pub trait IndicatorSink: Send {
+    /// Feeds one enriched reading into the windows.
+    fn record(&mut self, r: &Reading);
+    /// Emits the indicator readings of every window closed by `now_ns`.
+    fn advance(&mut self, now_ns: i64) -> Vec<Reading>;
+    /// At shutdown: emits what is due and checkpoints the open windows.
+    fn finish(&mut self, now_ns: i64) -> Vec<Reading>;
+}
+
+/// Static enrichment applied to every reading.
+#[derive(Debug, Clone, Default)]
+pub struct Enrich {
+    pub community_id: String,
+    pub site_tags: Vec<(String, String)>,
+    pub devices: Devices,
+}
+
+impl Enrich {
+    /// Adds the community, site and device-registry tags (never overriding
+    /// a tag the reading already has, except `community`, which is the site's).
+    pub fn apply(&self, r: &mut Reading) {
+        if !self.community_id.is_empty() && r.tag("community") != Some(self.community_id.as_str()) {
+            r.set_tag("community", self.community_id.as_str());
+        }
+        for (k, v) in &self.site_tags {
+            r.default_tag(k, v);
+        }
+        let dev = r.tag("device").and_then(|d| self.devices.get(d));
+        if let Some(dev) = dev {
+            let tags: Vec<(String, String)> = dev
+                .tags
+                .0
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (k, v) in tags {
+                r.default_tag(&k, &v);
+            }
+        }
+    }
+}
+
+/// Tuning of the pipeline loop.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// At most this many source batches per group commit.
+    pub max_group: usize,
+    /// How often indicator windows are advanced.
+    pub tick: Duration,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            max_group: 1024,
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+struct Counters {
+    readings: Counter,
+    invalid: Counter,
+    commits: Counter,
+    full_waits: Counter,
+}
+
+/// The pipeline task's state.
+pub struct Pipeline {
+    enrich: Enrich,
+    outboxes: Vec<OutboxWriter>,
+    dead: DeadLetterWriter,
+    indicators: Option<Box<dyn IndicatorSink>>,
+    opts: PipelineOptions,
+    buf: Vec<u8>,
+    c: Counters,
+}
+
+impl Pipeline {
+    pub fn new(
+        enrich: Enrich,
+        outboxes: Vec<OutboxWriter>,
+        dead: DeadLetterWriter,
+        indicators: Option<Box<dyn IndicatorSink>>,
+        opts: PipelineOptions,
+    ) -> Self {
+        Pipeline {
+            enrich,
+            outboxes,
+            dead,
+            indicators,
+            opts,
+            buf: Vec::with_capacity(64 * 1024),
+            c: Counters {
+                readings: metrics::counter(
+                    "pipeline_readings_total",
+                    "Readings stored in the outbox.",
+                    &[],
+                ),
+                invalid: metrics::counter(
+                    "pipeline_readings_invalid_total",
+                    "Readings that could not be encoded (dead-lettered).",
+                    &[],
+                ),
+                commits: metrics::counter(
+                    "outbox_commits_total",
+                    "Group commits of the outboxes.",
+                    &[],
+                ),
+                full_waits: metrics::counter(
+                    "outbox_full_waits_total",
+                    "Times the pipeline waited for a full outbox (back-pressure).",
+                    &[],
+                ),
+            },
+        }
+    }
+
+    /// Runs until every sender of `rx` is dropped. Must run on a
+    /// multi-threaded runtime (commits block in place).
+    pub async fn run(mut self, mut rx: mpsc::Receiver<SourceBatch>) {
+        let mut tick = tokio::time::interval(self.opts.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut group = Vec::with_capacity(self.opts.max_group);
+        loop {
+            tokio::select! {
+                n = rx.recv_many(&mut group, self.opts.max_group) => {
+                    if n == 0 {
+                        break;
+                    }
+                    tokio::task::block_in_place(|| self.process(&mut group));
+                }
+                _ = tick.tick() => {
+                    tokio::task::block_in_place(|| self.advance_indicators(crate::model::now_ns(), false));
+                }
+            }
+        }
+        tokio::task::block_in_place(|| self.advance_indicators(crate::model::now_ns(), true));
+        tracing::info!("Pipeline finished: every source closed.");
+    }
+
+    /// Appends one group of batches, commits once, then fires their acks in order.
+    pub fn process(&mut self, group: &mut Vec<SourceBatch>) {
+        let mut acks = Vec::with_capacity(group.len());
+        for batch in group.drain(..) {
+            for d in &batch.dead {
+                self.dead.write(d);
+            }
+            for mut r in batch.readings {
+                self.enrich.apply(&mut r);
+                if let Some(ind) = self.indicators.as_mut() {
+                    ind.record(&r);
+                }
+                self.store(&r);
+            }
+            if let Some(a) = batch.ack {
+                acks.push(a);
+            }
+        }
+        self.commit();
+        for a in acks {
+            a.fire();
+        }
+    }
+
+    fn advance_indicators(&mut self, now_ns: i64, last: bool) {
+        let Some(ind) = self.indicators.as_mut() else {
+            return;
+        };
+        let out = if last {
+            ind.finish(now_ns)
+        } else {
+            ind.advance(now_ns)
+        };
+        if out.is_empty() && !last {
+            return;
+        }
+        for mut r in out {
+            self.enrich.apply(&mut r);
+            self.store(&r);
+        }
+        self.commit();
+    }
+
+    /// Encodes once and appends to every outbox, waiting while one is full.
+    fn store(&mut self, r: &Reading) {
+        self.buf.clear();
+        if let Err(e) = lineproto::encode(r, &mut self.buf) {
+            self.c.invalid.inc();
+            tracing::warn!(measurement = %r.measurement, device = r.tag("device").unwrap_or(""), error = %e, "Reading could not be encoded; dead-lettered.");
+            self.dead.write(&DeadLetter::new(
+                "pipeline",
+                r.measurement.clone(),
+                e.to_string(),
+                format!("{r:?}").as_bytes(),
+            ));
+            return;
+        }
+        for ob in self.outboxes.iter_mut() {
+            let mut waited = false;
+            loop {
+                match ob.append(&self.buf) {
+                    Ok(()) => break,
+                    Err(OutboxError::Full { .. }) => {
+                        if !waited {
+                            self.c.full_waits.inc();
+                            tracing::warn!(
+                                "Outbox full; holding acknowledgements until a sink drains it."
+                            );
+                            waited = true;
+                        }
+                        // Commit what we have so the reader can make progress.
+                        let _ = ob.commit();
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "Outbox append failed; retrying.");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+        }
+        self.c.readings.inc();
+    }
+
+    fn commit(&mut self) {
+        for ob in self.outboxes.iter_mut() {
+            while let Err(e) = ob.commit() {
+                tracing::error!(error = %e, "Outbox commit failed; retrying.");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        self.c.commits.inc();
+    }
+}

@@ -1,6 +1,183 @@
-//! Wiring: configuration, then sources, pipeline, outbox and sinks started
-//! and stopped in order. (Being written.)
+//! Wiring: configuration, then sources, pipeline, outbox and sinks started,
+//! and stopped in order.
+//!
+//! Shutdown (STYLE.md, after mini-redis and Vector): only the sources see the
+//! shutdown token. When they return, their senders drop, the pipeline drains
+//! its channel, flushes the indicator windows, commits and drops the outbox
+//! writers; each sink then drains its outbox and returns. If the sinks are
+//! not done within `sinks.shutdown_grace` they are cancelled, and whatever is
+//! unsent stays in the outbox for the next start. The outbox is never
+//! written to after the pipeline ends, so no write is ever aborted halfway.
 
 pub mod config;
 
 pub use config::Config;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::deadletter::DeadLetterWriter;
+use crate::pipeline::{Enrich, IndicatorSink, Pipeline, PipelineOptions};
+use crate::{http, outbox, sinks, sources};
+
+/// Capacity of the channel between sources and the pipeline, in batches.
+const SOURCE_CHANNEL: usize = 4096;
+
+/// Installs the process-wide TLS crypto provider (ring) once.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A running daemon's handles, for tests and the demo.
+pub struct Running {
+    pub http_addr: Option<SocketAddr>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until the daemon has stopped (after `shutdown` is cancelled).
+    pub async fn wait(self) {
+        let _ = self.done.await;
+    }
+}
+
+/// Starts everything `cfg` describes; returns once it is running.
+/// Cancel `shutdown` to stop; then `Running::wait`.
+pub async fn start(
+    cfg: Config,
+    indicators: Option<Box<dyn IndicatorSink>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    install_crypto();
+    let dead_path = cfg.resolve(&cfg.dead_letter.path);
+    let dead = DeadLetterWriter::open(dead_path.clone(), cfg.dead_letter.max_bytes)
+        .with_context(|| format!("dead_letter.path: cannot open {}", dead_path.display()))?;
+
+    // One outbox per sink.
+    let mut writers = Vec::new();
+    let mut sink_tasks = Vec::new();
+    let sink_stop = CancellationToken::new();
+    if let Some(influx) = cfg.sinks.influxdb.clone() {
+        let dir = cfg.resolve(&cfg.outbox.dir).join("influxdb");
+        let (w, r) = outbox::open(&dir, &cfg.outbox)
+            .with_context(|| format!("outbox.dir: cannot open {}", dir.display()))?;
+        writers.push(w);
+        let span = tracing::info_span!("sink", name = "influxdb");
+        sink_tasks.push(tokio::spawn(
+            sinks::influxdb::run(influx, r, dead.clone(), sink_stop.clone()).instrument(span),
+        ));
+    }
+
+    let http_addr = if cfg.http.enabled {
+        let (addr, _task) = http::serve(cfg.http.listen, Vec::new(), shutdown.clone())
+            .await
+            .with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;
+        tracing::info!(addr = %addr, "Serving /healthz, /readyz and /metrics.");
+        Some(addr)
+    } else {
+        None
+    };
+
+    let (tx, rx) = mpsc::channel(SOURCE_CHANNEL);
+    let enrich = Enrich {
+        community_id: cfg.site.community_id.clone(),
+        site_tags: cfg
+            .site
+            .tags
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        devices: cfg.devices.clone(),
+    };
+    let pipeline = Pipeline::new(
+        enrich,
+        writers,
+        dead.clone(),
+        indicators,
+        PipelineOptions::default(),
+    );
+    let pipeline_task = tokio::spawn(pipeline.run(rx).instrument(tracing::info_span!("pipeline")));
+
+    let mut source_tasks = Vec::new();
+    if let Some(m) = cfg.sources.mqtt.clone() {
+        let span = tracing::info_span!("source", name = "mqtt");
+        source_tasks.push(tokio::spawn(
+            sources::mqtt::run(m, cfg.profile_set.clone(), tx.clone(), shutdown.clone())
+                .instrument(span),
+        ));
+    }
+    if let Some(m) = cfg.sources.modbus.clone() {
+        let span = tracing::info_span!("source", name = "modbus");
+        source_tasks.push(tokio::spawn(
+            sources::modbus::run(m, cfg.profile_set.clone(), tx.clone(), shutdown.clone())
+                .instrument(span),
+        ));
+    }
+    drop(tx);
+
+    let grace = cfg.sinks.shutdown_grace;
+    let done = tokio::spawn(async move {
+        for t in source_tasks {
+            let _ = t.await;
+        }
+        tracing::info!("Sources stopped; draining the pipeline.");
+        let _ = pipeline_task.await;
+        let all_sinks = futures_join(sink_tasks);
+        tokio::pin!(all_sinks);
+        tokio::select! {
+            _ = &mut all_sinks => tracing::info!("Sinks drained."),
+            _ = tokio::time::sleep(grace) => {
+                tracing::warn!(grace = ?grace, "Sinks not drained within the grace period; unsent records stay in the outbox.");
+                sink_stop.cancel();
+                all_sinks.await;
+            }
+        }
+    });
+    Ok(Running { http_addr, done })
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let running = start(cfg, None, shutdown.clone()).await?;
+    wait_for_signal().await;
+    tracing::info!("Shutdown requested; stopping sources.");
+    shutdown.cancel();
+    running.wait().await;
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

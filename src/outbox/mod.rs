@@ -8,6 +8,8 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
+    #[error("outbox full")]
+    Full,
     #[error("outbox I/O at {path}: {source}")]
     Io {
         path: String,

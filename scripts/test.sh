@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the real services the tests talk to
+# (Mosquitto, VictoriaMetrics, InfluxDB 1.x, socat for RTU pseudo-terminals)
+# from Debian packages when they are missing, then runs every test.
+# Tests start their own services on free loopback ports in temporary
+# directories; nothing needs to be running beforehand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+
+missing=()
+have mosquitto || missing+=(mosquitto)
+have mosquitto_pub || missing+=(mosquitto-clients)
+have victoria-metrics || missing+=(victoria-metrics)
+have influxd || missing+=(influxdb)
+have socat || missing+=(socat)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "scripts/test.sh: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  # policy-rc.d keeps the packages' own services from starting: the tests start their own.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+export RUST_BACKTRACE=1
+# Proptest cases are bounded so the fuzz-style tests finish in CI time.
+export PROPTEST_CASES="${PROPTEST_CASES:-256}"
+cargo test --all-targets --locked "$@"
+cargo test --doc --locked
