@@ -1,0 +1,281 @@
+//! A simulated green community: MQTT devices of all five classes and
+//! Modbus TCP device servers, with daily patterns in Asia/Shanghai time.
+//!
+//! ```sh
+//! cargo run --example simulate -- --mqtt-port 1883 --modbus-port-base 15020 --accel 1440 --leak
+//! ```
+//!
+//! MQTT (QoS 1, client id `gg-sim-<pid>-<random>`), `--scale` devices per
+//! class, each publishing `--rate` messages per second to
+//! `community/<community>/<class>/<device>/up` (subscribe with
+//! `community/+site/<class>/+device/up`). Payload timestamps follow the
+//! simulated clock, which starts at `--start` (default: now) and runs
+//! `--accel` times faster than the wall clock.
+//!
+//! | class (topic level) | devices | payload |
+//! |---|---|---|
+//! | `noise` | `noise-01`.. | `{"id":"urn:ngsi-ld:NoiseLevelObserved:noise-01","type":"NoiseLevelObserved","dateObserved":"2026-11-29T21:00:05.000+08:00","LAeq":45.1,"LAmax":52.3,"LA90":41.0}` |
+//! | `water_meter` | `water-01`.. | `{"meterId":"water-01","ts":1764421205000,"data":{"totalVolume":1234.567,"flowRate":0.0123,"leakAlarm":false,"batteryVoltage":3.56}}` (m³, m³/h, V) |
+//! | `lighting` | `light-01`.. | `{"id":"light-01","timestamp":1764421205,"lampState":"ON","power":79.8,"voltage":226.1,"current":0.371,"energy":1234.567,"dimming":100,"statusCode":0}` (W, V, A, kWh, %; status 0 ok, 1 defectiveLamp, 2 columnIssue, 3 brokenLantern) |
+//! | `parking` | `parking-01`.. (bays 01, 11, 21, .. are fire lanes) | `{"deviceName":"parking-01","time":"2026-11-29T13:00:05.000Z","object":{"parkingStatus":1,"batteryVoltage":3.58,"fireLane":true},"rssi":-87}` |
+//! | `security` | `sec-01`.. | `{"deviceId":"sec-01","ts":1764421205000,"event":"heartbeat","online":true}`; alarms add `"alarmType":"intrusion","alarmId":"sec-01-1"` to events `alarm`, `ack`, `clear` |
+//!
+//! Modbus (`--modbus-port-base P`, 0 = off): one TCP server per profile
+//! with a `[modbus]` table in `--devices-dir` (file-name order) on
+//! 127.0.0.1:P, P+1, ..., serving unit ids 1..=scale with the register map
+//! of that profile (see `simulate/modbus.rs`).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Datelike, Utc};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+#[path = "simulate/modbus.rs"]
+mod modbus;
+#[path = "simulate/model.rs"]
+mod model;
+#[path = "simulate/mqtt.rs"]
+mod mqtt;
+#[path = "simulate/payload.rs"]
+mod payload;
+
+/// At most this many Modbus endpoints (profiles) are served.
+pub const MAX_ENDPOINTS: usize = 16;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "A simulated green community: MQTT and Modbus devices with daily patterns")]
+pub struct Args {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub mqtt_host: String,
+    #[arg(long, default_value_t = 1883)]
+    pub mqtt_port: u16,
+    /// First port of the Modbus TCP device servers (one per Modbus profile); 0 = no Modbus.
+    #[arg(long, default_value_t = 0)]
+    pub modbus_port_base: u16,
+    /// Directory of the device profiles whose register maps the Modbus servers serve.
+    #[arg(long, default_value = "config/devices")]
+    pub devices_dir: PathBuf,
+    /// Devices per class (and Modbus unit ids per server).
+    #[arg(long, default_value_t = 3, value_parser = parse_scale)]
+    pub scale: usize,
+    /// Messages per device per second.
+    #[arg(long, default_value_t = 0.2)]
+    pub rate: f64,
+    /// Simulated seconds per wall-clock second (1440: a day per minute).
+    #[arg(long, default_value_t = 1.0)]
+    pub accel: f64,
+    /// Simulated start time (RFC 3339), or "now".
+    #[arg(long, default_value = "now")]
+    pub start: String,
+    /// Stop after this long (e.g. "60s", "10m"); default: until Ctrl-C.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Security devices' heartbeat interval (wall clock).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub heartbeat: Duration,
+    /// Inject a water leak (a constant flow) on the first water meter.
+    #[arg(long)]
+    pub leak: bool,
+    #[arg(long, default_value = "cn-sh-demo-0001")]
+    pub community: String,
+    /// Seed of the random patterns (default: random).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Simulated time: `sim0 + (wall elapsed) * accel`.
+pub struct Clock {
+    wall0: Instant,
+    sim0: DateTime<Utc>,
+    accel: f64,
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        let ms = self.wall0.elapsed().as_secs_f64() * self.accel * 1000.0;
+        self.sim0 + chrono::Duration::milliseconds(ms as i64)
+    }
+}
+
+const SHANGHAI: i64 = 8 * 3600;
+
+/// Hour of the day (fractional) in Asia/Shanghai (UTC+8, no DST).
+pub fn local_hour(t: DateTime<Utc>) -> f64 {
+    let s = (t.timestamp() + SHANGHAI).rem_euclid(86_400) as f64;
+    (s + f64::from(t.timestamp_subsec_millis()) / 1000.0) / 3600.0
+}
+
+pub fn local_day_of_year(t: DateTime<Utc>) -> u32 {
+    (t + chrono::Duration::seconds(SHANGHAI)).ordinal()
+}
+
+#[derive(Default)]
+pub struct Stats {
+    pub published: [AtomicU64; 5],
+    pub acked: AtomicU64,
+    pub mqtt_errors: AtomicU64,
+    pub modbus_requests: [AtomicU64; MAX_ENDPOINTS],
+}
+
+impl Stats {
+    pub fn total_published(&self) -> u64 {
+        self.published
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+pub struct Sim {
+    pub args: Args,
+    pub clock: Clock,
+    pub stats: Stats,
+    pub seed: u64,
+    pub heartbeat: Duration,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("simulate: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    if !(args.rate > 0.0 && args.rate.is_finite() && args.rate <= 1000.0) {
+        return Err(format!(
+            "--rate must be above 0 and at most 1000, got {}",
+            args.rate
+        ));
+    }
+    if !(args.accel > 0.0 && args.accel.is_finite()) {
+        return Err(format!("--accel must be positive, got {}", args.accel));
+    }
+    let sim0 = match args.start.as_str() {
+        "now" => DateTime::<Utc>::from(std::time::SystemTime::now()),
+        s => DateTime::parse_from_rfc3339(s)
+            .map_err(|e| format!("--start {s:?}: {e}"))?
+            .with_timezone(&Utc),
+    };
+    let sim = Arc::new(Sim {
+        clock: Clock {
+            wall0: Instant::now(),
+            sim0,
+            accel: args.accel,
+        },
+        stats: Stats::default(),
+        seed: args.seed.unwrap_or_else(|| fastrand::u64(..)),
+        heartbeat: args.heartbeat.max(Duration::from_millis(100)),
+        args,
+    });
+    let stop = CancellationToken::new();
+    let endpoints = if sim.args.modbus_port_base == 0 {
+        Vec::new()
+    } else {
+        modbus::start(sim.clone(), &sim.args.devices_dir, stop.clone()).await?
+    };
+    for (p, port) in &endpoints {
+        eprintln!(
+            "simulate: Modbus {} ({}, {}) on 127.0.0.1:{port}, unit ids 1..={}, {} fields",
+            p.name,
+            p.class,
+            p.file,
+            sim.args.scale.min(247),
+            p.fields.len()
+        );
+    }
+    eprintln!(
+        "simulate: {} MQTT devices per class to {}:{} as community/{}/<class>/<device>/up, {} msg/s each, time x{}",
+        sim.args.scale, sim.args.mqtt_host, sim.args.mqtt_port, sim.args.community, sim.args.rate, sim.args.accel
+    );
+    let mqtt_task = mqtt::start(sim.clone(), stop.clone());
+    let status = tokio::spawn(status_lines(
+        sim.clone(),
+        endpoints.iter().map(|(p, _)| p.class.clone()).collect(),
+    ));
+    let deadline = async {
+        match sim.args.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = deadline => {}
+        _ = shutdown_signal() => eprintln!("simulate: stopping"),
+    }
+    stop.cancel();
+    let _ = mqtt_task.await;
+    status.abort();
+    print_status(
+        &sim,
+        &endpoints
+            .iter()
+            .map(|(p, _)| p.class.clone())
+            .collect::<Vec<_>>(),
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn status_lines(sim: Arc<Sim>, modbus_classes: Vec<String>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        print_status(&sim, &modbus_classes);
+    }
+}
+
+fn print_status(sim: &Sim, modbus_classes: &[String]) {
+    let now = sim.clock.now() + chrono::Duration::seconds(SHANGHAI);
+    let mut line = format!("[sim {} +08:00] published", now.format("%Y-%m-%d %H:%M"));
+    for c in payload::CLASSES {
+        line += &format!(
+            " {}={}",
+            c.name(),
+            sim.stats.published[c.index()].load(Ordering::Relaxed)
+        );
+    }
+    line += &format!(
+        " (acked {}, connection errors {})",
+        sim.stats.acked.load(Ordering::Relaxed),
+        sim.stats.mqtt_errors.load(Ordering::Relaxed)
+    );
+    if !modbus_classes.is_empty() {
+        line += "; modbus requests";
+        for (i, c) in modbus_classes.iter().enumerate() {
+            line += &format!(
+                " {c}={}",
+                sim.stats.modbus_requests[i].load(Ordering::Relaxed)
+            );
+        }
+    }
+    println!("{line}");
+}
+
+fn parse_scale(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        _ => Err(format!("expected 1 to 100000, got {s:?}")),
+    }
+}
