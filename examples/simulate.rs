@@ -5,23 +5,24 @@
 //! cargo run --example simulate -- --mqtt-port 1883 --modbus-port-base 15020 --accel 1440 --leak
 //! ```
 //!
-//! MQTT (QoS 1, client id `gg-sim-<pid>-<random>`), `--scale` devices per
-//! class, each publishing `--rate` messages per second to
-//! `community/<community>/<class>/<device>/up` (subscribe with
-//! `community/+site/<class>/+device/up`). Payload timestamps follow the
-//! simulated clock, which starts at `--start` (default: now) and runs
-//! `--accel` times faster than the wall clock.
+//! MQTT (QoS 1, client id `gg-sim-<pid>-<random>`): `--scale` devices per
+//! class, each publishing `--rate` messages per second, shaped as the
+//! shipped profiles in `config/devices/mqtt-*.toml` expect. Payload
+//! timestamps follow the simulated clock, which starts at `--start`
+//! (default: now) and runs `--accel` times faster than the wall clock.
+//! `<c>` is `--community`, `NN` the device number (01, 02, ...).
 //!
-//! | class (topic level) | devices | payload |
-//! |---|---|---|
-//! | `noise` | `noise-01`.. | `{"id":"urn:ngsi-ld:NoiseLevelObserved:noise-01","type":"NoiseLevelObserved","dateObserved":"2026-11-29T21:00:05.000+08:00","LAeq":45.1,"LAmax":52.3,"LA90":41.0}` |
-//! | `water_meter` | `water-01`.. | `{"meterId":"water-01","ts":1764421205000,"data":{"totalVolume":1234.567,"flowRate":0.0123,"leakAlarm":false,"batteryVoltage":3.56}}` (m³, m³/h, V) |
-//! | `lighting` | `light-01`.. | `{"id":"light-01","timestamp":1764421205,"lampState":"ON","power":79.8,"voltage":226.1,"current":0.371,"energy":1234.567,"dimming":100,"statusCode":0}` (W, V, A, kWh, %; status 0 ok, 1 defectiveLamp, 2 columnIssue, 3 brokenLantern) |
-//! | `parking` | `parking-01`.. (bays 01, 11, 21, .. are fire lanes) | `{"deviceName":"parking-01","time":"2026-11-29T13:00:05.000Z","object":{"parkingStatus":1,"batteryVoltage":3.58,"fireLane":true},"rssi":-87}` |
-//! | `security` | `sec-01`.. | `{"deviceId":"sec-01","ts":1764421205000,"event":"heartbeat","online":true}`; alarms add `"alarmType":"intrusion","alarmId":"sec-01-1"` to events `alarm`, `ack`, `clear` |
+//! | class | topic (subscription filter) | profile | payload |
+//! |---|---|---|---|
+//! | noise | `community/<c>/noise/noise-NN/up` (`community/+site/noise/+device/up`) | `fiware-noise` | `{"id":"urn:ngsi-ld:NoiseLevelObserved:noise-01","type":"NoiseLevelObserved","dateObserved":"2026-11-29T21:00:05.000+08:00","LAeq":45.1,"LAmax":52.3,"LAmin":39.0,"LA90":41.0,"sonometerClass":"1"}` |
+//! | water_meter | `community/<c>/water/gw-GG/up`, ten meters per gateway (`community/+site/water/+/up`) | `smart-water-meter` | `{"meterId":"water-01","batteryMv":3560,"readings":[{"ts":1764421200,"totalL":1234567.1,"flowLph":12.3,"leak":0},{"ts":1764421205,...}]}` (two readings per message) |
+//! | lighting | `community/<c>/lighting/light-NN/telemetry` (`community/+site/lighting/+device/telemetry`) | `street-light` | `{"time":"2026-11-29T21:00:05.000+08:00","data":{"lamp":"ON","power":79.8,"voltage":226.1,"current":0.371,"energyWh":1234567,"dim":100,"status":0}}` (status 0 ok, 1 defectiveLamp, 2 columnIssue, 3 brokenLantern) |
+//! | parking | `application/1/device/<devEUI>/event/up` (`application/+/device/+/event/up`) | `geomagnetic-parking` | ChirpStack v3 uplink `{"deviceName":"parking-01","devEUI":"a840410000000001","rxInfo":[{"time":"2026-11-29T13:00:05.000Z","rssi":-87,...}],"object":{"parkFlag":1,"batteryMv":3580,"fireLane":true},...}`; bays 01, 11, 21, ... are fire lanes (empty except during violations) |
+//! | security | `community/<c>/security/sec-NN/event` (`community/+site/security/+device/event`) | `access-alarm` | `{"ts":1764421205000,"event":"heartbeat","online":true}` every `--heartbeat`; alarms: events `alarm`, `ack`, `clear` with `"alarmType":"intrusion","alarmId":"sec-01-1"` |
 //!
 //! Modbus (`--modbus-port-base P`, 0 = off): one TCP server per profile
-//! with a `[modbus]` table in `--devices-dir` (file-name order) on
+//! with a `[modbus]` table in `--devices-dir` (noise, water_meter,
+//! lighting, then others by file name) on
 //! 127.0.0.1:P, P+1, ..., serving unit ids 1..=scale with the register map
 //! of that profile (see `simulate/modbus.rs`).
 
@@ -191,8 +192,14 @@ async fn run(args: Args) -> Result<(), String> {
         );
     }
     eprintln!(
-        "simulate: {} MQTT devices per class to {}:{} as community/{}/<class>/<device>/up, {} msg/s each, time x{}",
-        sim.args.scale, sim.args.mqtt_host, sim.args.mqtt_port, sim.args.community, sim.args.rate, sim.args.accel
+        "simulate: {} MQTT devices per class to {}:{} (community {}), {} msg/s each, simulated time x{} from {}",
+        sim.args.scale,
+        sim.args.mqtt_host,
+        sim.args.mqtt_port,
+        sim.args.community,
+        sim.args.rate,
+        sim.args.accel,
+        sim.clock.sim0.to_rfc3339()
     );
     let mqtt_task = mqtt::start(sim.clone(), stop.clone());
     let status = tokio::spawn(status_lines(

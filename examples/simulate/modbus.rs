@@ -1,6 +1,7 @@
 //! The Modbus half of the simulator: one tokio-modbus TCP server per Modbus
 //! profile found in the devices directory (`[modbus]` table), listening on
-//! 127.0.0.1 at `--modbus-port-base + i` (profiles in file-name order),
+//! 127.0.0.1 at `--modbus-port-base + i` (noise, water meter, lighting
+//! profiles first, then the others by file name),
 //! answering for unit ids 1..=scale. Each unit's register image is written
 //! from the class model every second by encoding the canonical values
 //! through the profile's own register map (the inverse of greengate's

@@ -103,10 +103,12 @@ impl Noise {
             burst = true;
         }
         let la90 = base - 3.0 - rng.f64() * 3.0;
+        let lamin = la90 - 1.0 - rng.f64() * 2.0;
         vec![
             ("laeq", V::F(round(laeq, 1))),
             ("lamax", V::F(round(lamax, 1))),
             ("la90", V::F(round(la90, 1))),
+            ("lamin", V::F(round(lamin, 1))),
             ("burst", V::B(burst)),
         ]
     }
@@ -270,6 +272,7 @@ pub struct Bay {
     violation_s: f64,
     battery_v: f64,
     rssi: i64,
+    fcnt: i64,
 }
 
 impl Bay {
@@ -280,6 +283,7 @@ impl Bay {
             violation_s: 0.0,
             battery_v: round(3.5 + rng.f64() * 0.15, 2),
             rssi: -70 - rng.i64(0..40),
+            fcnt: rng.i64(0..5000),
         }
     }
 
@@ -315,11 +319,13 @@ impl Bay {
             }
         }
         self.rssi = (self.rssi + rng.i64(-2..=2)).clamp(-115, -60);
+        self.fcnt += 1;
         vec![
             ("occupied", V::B(self.occupied)),
             ("battery_v", V::F(self.battery_v)),
             ("rssi", V::I(self.rssi)),
             ("fire_lane", V::B(self.fire_lane)),
+            ("fcnt", V::I(self.fcnt)),
         ]
     }
 }

@@ -62,7 +62,7 @@ async fn device(
 ) {
     let mut rng = Rng::with_seed(seed);
     let id = device_id(class, n);
-    let topic = topic(&sim.args.community, class, &id);
+    let topic = topic(&sim.args.community, class, n, &id);
     let mut period = Duration::from_secs_f64(1.0 / sim.args.rate);
     if class == Class::Security {
         period = period.min(sim.heartbeat);
@@ -95,37 +95,26 @@ async fn device(
         let dt = (now - last).num_milliseconds() as f64 / 1000.0;
         last = now;
         let hour = crate::local_hour(now);
+        let one = |v| vec![payload::payload(class, &id, n, &[(now, v)])];
         let payloads = match &mut model {
-            Model::Noise(m) => vec![payload::payload(
-                class,
-                &id,
-                now,
-                &m.step(&mut rng, hour, dt),
-            )],
-            Model::Water(m) => vec![payload::payload(
-                class,
-                &id,
-                now,
-                &m.step(&mut rng, hour, dt),
-            )],
-            Model::Light(m) => {
-                let v = m.step(&mut rng, hour, crate::local_day_of_year(now), dt);
-                vec![payload::payload(class, &id, now, &v)]
+            Model::Noise(m) => one(m.step(&mut rng, hour, dt)),
+            // A meter gateway forwards a batch: here two readings per message.
+            Model::Water(m) => {
+                let mid = now - chrono::Duration::milliseconds((dt * 500.0) as i64);
+                let first = (mid, m.step(&mut rng, crate::local_hour(mid), dt / 2.0));
+                let second = (now, m.step(&mut rng, hour, dt / 2.0));
+                vec![payload::payload(class, &id, n, &[first, second])]
             }
-            Model::Bay(m) => vec![payload::payload(
-                class,
-                &id,
-                now,
-                &m.step(&mut rng, hour, dt),
-            )],
+            Model::Light(m) => one(m.step(&mut rng, hour, crate::local_day_of_year(now), dt)),
+            Model::Bay(m) => one(m.step(&mut rng, hour, dt)),
             Model::Security(m) => {
                 let mut out = Vec::new();
                 if let Some(e) = m.step(&mut rng, dt) {
-                    out.push(payload::security(&id, now, e.event, Some(&e)));
+                    out.push(payload::security(now, e.event, Some(&e)));
                 } else if last_sent.map_or(true, |t| {
                     t.elapsed() + Duration::from_millis(50) >= sim.heartbeat
                 }) {
-                    out.push(payload::security(&id, now, "heartbeat", None));
+                    out.push(payload::security(now, "heartbeat", None));
                 }
                 out
             }

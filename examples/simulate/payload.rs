@@ -57,10 +57,30 @@ pub fn device_id(class: Class, n: usize) -> String {
     format!("{}-{:02}", class.prefix(), n)
 }
 
-/// `community/<community>/<class>/<device>/up`, matched by the filter
-/// `community/+site/<class>/+device/up`.
-pub fn topic(community: &str, class: Class, device: &str) -> String {
-    format!("community/{community}/{}/{device}/up", class.name())
+/// The device's topic, as the subscriptions of the shipped profiles expect:
+/// - noise: `community/<c>/noise/<device>/up` (`community/+site/noise/+device/up`)
+/// - water: `community/<c>/water/<gateway>/up`, ten meters per gateway
+///   `gw-01`.. (`community/+site/water/+/up`; the device is the payload's `meterId`)
+/// - lighting: `community/<c>/lighting/<device>/telemetry` (`community/+site/lighting/+device/telemetry`)
+/// - parking: `application/1/device/<devEUI>/event/up` (`application/+/device/+/event/up`;
+///   the device is the payload's `deviceName`)
+/// - security: `community/<c>/security/<device>/event` (`community/+site/security/+device/event`)
+pub fn topic(community: &str, class: Class, n: usize, device: &str) -> String {
+    match class {
+        Class::Noise => format!("community/{community}/noise/{device}/up"),
+        Class::Water => format!(
+            "community/{community}/water/gw-{:02}/up",
+            (n.max(1) - 1) / 10 + 1
+        ),
+        Class::Lighting => format!("community/{community}/lighting/{device}/telemetry"),
+        Class::Parking => format!("application/1/device/{}/event/up", dev_eui(n)),
+        Class::Security => format!("community/{community}/security/{device}/event"),
+    }
+}
+
+/// A LoRaWAN device EUI for bay `n`.
+pub fn dev_eui(n: usize) -> String {
+    format!("a840410000{:06x}", n & 0xff_ffff)
 }
 
 fn shanghai(t: DateTime<Utc>) -> String {
@@ -78,60 +98,84 @@ fn b(v: &Values, k: &str) -> bool {
     matches!(get(v, k), Some(V::B(true)))
 }
 
-/// The payload of one reading.
-pub fn payload(class: Class, device: &str, t: DateTime<Utc>, v: &Values) -> Value {
+fn round(x: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (x * p).round() / p
+}
+
+/// The payload of one reading (water: of a batch of readings, each with
+/// its own time; the other classes take the first).
+pub fn payload(class: Class, device: &str, n: usize, batch: &[(DateTime<Utc>, Values)]) -> Value {
+    let Some((t, v)) = batch.last() else {
+        return Value::Null;
+    };
+    let t = *t;
     match class {
-        // FIWARE NoiseLevelObserved (NGSI-LD key-values).
+        // FIWARE NoiseLevelObserved (key-values), profile `fiware-noise`.
         Class::Noise => json!({
             "id": format!("urn:ngsi-ld:NoiseLevelObserved:{device}"),
             "type": "NoiseLevelObserved",
             "dateObserved": shanghai(t),
             "LAeq": f(v, "laeq"),
             "LAmax": f(v, "lamax"),
+            "LAmin": f(v, "lamin"),
             "LA90": f(v, "la90"),
+            "sonometerClass": "1",
         }),
-        // An NB-IoT household meter: epoch milliseconds, readings nested.
+        // A meter gateway's batch, profile `smart-water-meter`: litres, L/h, mV.
         Class::Water => json!({
             "meterId": device,
-            "ts": t.timestamp_millis(),
+            "batteryMv": (f(v, "battery_v") * 1000.0).round() as i64,
+            "readings": batch.iter().map(|(t, v)| json!({
+                "ts": t.timestamp(),
+                "totalL": round(f(v, "total_m3") * 1000.0, 1),
+                "flowLph": round(f(v, "flow_m3h") * 1000.0, 1),
+                "leak": i64::from(b(v, "leak")),
+            })).collect::<Vec<_>>(),
+        }),
+        // A street-light controller, profile `street-light`: W, V, A, Wh, %.
+        Class::Lighting => json!({
+            "time": shanghai(t),
             "data": {
-                "totalVolume": f(v, "total_m3"),
-                "flowRate": f(v, "flow_m3h"),
-                "leakAlarm": b(v, "leak"),
-                "batteryVoltage": f(v, "battery_v"),
+                "lamp": if b(v, "on") { "ON" } else { "OFF" },
+                "power": f(v, "power_w"),
+                "voltage": f(v, "voltage_v"),
+                "current": f(v, "current_a"),
+                "energyWh": (f(v, "energy_kwh") * 1000.0).round() as i64,
+                "dim": f(v, "dimming_pct") as i64,
+                "status": f(v, "status_code") as i64,
             },
         }),
-        // A single-lamp street-light controller: epoch seconds.
-        Class::Lighting => json!({
-            "id": device,
-            "timestamp": t.timestamp(),
-            "lampState": if b(v, "on") { "ON" } else { "OFF" },
-            "power": f(v, "power_w"),
-            "voltage": f(v, "voltage_v"),
-            "current": f(v, "current_a"),
-            "energy": f(v, "energy_kwh"),
-            "dimming": f(v, "dimming_pct"),
-            "statusCode": f(v, "status_code") as i64,
-        }),
-        // A geomagnetic bay sensor behind a LoRaWAN network server.
+        // A ChirpStack v3 uplink of a geomagnetic bay sensor, profile
+        // `geomagnetic-parking`; `fireLane` is informational (the registry
+        // tags fire-lane bays).
         Class::Parking => json!({
+            "applicationID": "1",
+            "applicationName": "parking",
             "deviceName": device,
-            "time": t.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "devEUI": dev_eui(n),
+            "rxInfo": [{
+                "gatewayID": "b827ebfffe6ad5e4",
+                "time": t.to_rfc3339_opts(SecondsFormat::Millis, true),
+                "rssi": f(v, "rssi") as i64,
+                "loRaSNR": 7.5,
+            }],
+            "fCnt": f(v, "fcnt") as i64,
+            "fPort": 2,
             "object": {
-                "parkingStatus": i64::from(b(v, "occupied")),
-                "batteryVoltage": f(v, "battery_v"),
+                "parkFlag": i64::from(b(v, "occupied")),
+                "batteryMv": (f(v, "battery_v") * 1000.0).round() as i64,
                 "fireLane": b(v, "fire_lane"),
             },
-            "rssi": f(v, "rssi") as i64,
         }),
-        Class::Security => security(device, t, "heartbeat", None),
+        Class::Security => security(t, "heartbeat", None),
     }
 }
 
-/// An access-control/alarm panel event; `heartbeat` carries no alarm.
-pub fn security(device: &str, t: DateTime<Utc>, event: &str, alarm: Option<&Event>) -> Value {
+/// An access-control/alarm controller's message, profile `access-alarm`;
+/// a `heartbeat` carries no alarm fields.
+pub fn security(t: DateTime<Utc>, event: &str, alarm: Option<&Event>) -> Value {
     let mut p = json!({
-        "deviceId": device,
         "ts": t.timestamp_millis(),
         "event": event,
         "online": true,

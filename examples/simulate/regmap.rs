@@ -114,7 +114,8 @@ fn field(f: &TomlTable, base: u32, default_order: &str) -> Result<Field, String>
     })
 }
 
-/// Every profile with a `[modbus]` table in `dir`, in file-name order.
+/// Every profile with a `[modbus]` table in `dir`: noise, water meter and
+/// lighting first, then the others, each in file-name order.
 pub fn load_profiles(dir: &Path) -> Result<Vec<Profile>, String> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read the devices directory {}: {e}", dir.display()))?
@@ -126,8 +127,16 @@ pub fn load_profiles(dir: &Path) -> Result<Vec<Profile>, String> {
     let mut out = Vec::new();
     for path in files {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{file}: {e}"))?;
-        let doc: TomlTable = text.parse().map_err(|e| format!("{file}: {e}"))?;
+        let doc: TomlTable = match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| t.parse().map_err(|e: toml::de::Error| e.to_string()))
+        {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("simulate: skipping {file}: {e}");
+                continue;
+            }
+        };
         let Some(map) = doc.get("modbus").and_then(Value::as_table) else {
             continue;
         };
@@ -139,17 +148,24 @@ pub fn load_profiles(dir: &Path) -> Result<Vec<Profile>, String> {
             .get("byte_order")
             .and_then(Value::as_str)
             .unwrap_or("ABCD");
-        let fields = map
+        let fields: Result<Vec<_>, _> = map
             .get("fields")
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
                     .filter_map(Value::as_table)
                     .map(|f| field(f, base, order))
-                    .collect::<Result<Vec<_>, _>>()
+                    .collect()
             })
-            .unwrap_or(Ok(Vec::new()))
-            .map_err(|e| format!("{file}: modbus.fields: {e}"))?;
+            .unwrap_or(Ok(Vec::new()));
+        let fields = match fields {
+            Ok(f) => f,
+            // greengate rejects it too; the other profiles are still served.
+            Err(e) => {
+                eprintln!("simulate: skipping {file}: modbus.fields: {e}");
+                continue;
+            }
+        };
         let s = |k: &str| {
             doc.get(k)
                 .and_then(Value::as_str)
@@ -163,6 +179,14 @@ pub fn load_profiles(dir: &Path) -> Result<Vec<Profile>, String> {
             fields,
         });
     }
+    // Stable ports: noise, water, lighting first, then the rest by file name.
+    let rank = |c: &str| {
+        ["noise", "water_meter", "lighting"]
+            .iter()
+            .position(|x| *x == c)
+            .unwrap_or(3)
+    };
+    out.sort_by_key(|p| rank(&p.class));
     Ok(out)
 }
 
