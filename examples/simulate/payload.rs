@@ -199,12 +199,49 @@ mod tests {
             ("lamax", V::F(60.0)),
             ("la90", V::F(50.0)),
         ];
-        let p = payload(Class::Noise, "noise-01", t, &v);
+        let p = payload(Class::Noise, "noise-01", 1, &[(t, v)]);
         assert_eq!(p["LAeq"], 55.5);
         assert_eq!(p["dateObserved"], "2025-11-29T15:06:40.000+08:00");
         assert_eq!(
-            topic("c1", Class::Noise, "noise-01"),
+            topic("c1", Class::Noise, 1, "noise-01"),
             "community/c1/noise/noise-01/up"
+        );
+    }
+
+    #[test]
+    fn water_batch_is_in_litres_with_one_record_per_step() {
+        let t = DateTime::from_timestamp(1_764_400_000, 0).unwrap();
+        let v = vec![
+            ("total_m3", V::F(123.4567)),
+            ("flow_m3h", V::F(0.0125)),
+            ("leak", V::B(true)),
+            ("battery_v", V::F(3.61)),
+        ];
+        let p = payload(Class::Water, "water-01", 1, &[(t, v.clone()), (t, v)]);
+        assert_eq!(p["readings"][1]["totalL"], 123456.7);
+        assert_eq!(p["readings"][0]["leak"], 1);
+        assert_eq!(p["batteryMv"], 3610);
+        assert_eq!(
+            topic("c1", Class::Water, 11, "water-11"),
+            "community/c1/water/gw-02/up"
+        );
+    }
+
+    #[test]
+    fn parking_uplink_carries_bay_state_and_millivolts() {
+        let t = DateTime::from_timestamp(1_764_400_000, 0).unwrap();
+        let v = vec![
+            ("occupied", V::B(true)),
+            ("battery_v", V::F(3.587)),
+            ("rssi", V::I(-97)),
+        ];
+        let p = payload(Class::Parking, "parking-12", 12, &[(t, v)]);
+        assert_eq!(p["object"]["parkFlag"], 1);
+        assert_eq!(p["object"]["batteryMv"], 3587);
+        assert_eq!(p["rxInfo"][0]["rssi"], -97);
+        assert_eq!(
+            topic("c1", Class::Parking, 12, "parking-12"),
+            "application/1/device/a84041000000000c/event/up"
         );
     }
 }
