@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# The demo: a whole simulated community through the real pipeline, on one
+# machine. Installs Mosquitto and VictoriaMetrics from Debian packages when
+# missing (sudo when not root), starts them on free loopback ports in a
+# temporary directory, builds greengate and the simulator, runs greengate
+# on config/greengate.demo.toml and the simulator (MQTT devices of five
+# classes, Modbus TCP device servers) against them, and prints a live
+# summary every 5 s from greengate's /metrics and VictoriaMetrics' PromQL
+# API. Stops greengate with SIGTERM (it must exit 0) and everything else.
+#
+#   scripts/demo.sh                     # 60 s
+#   DEMO_SECONDS=0 scripts/demo.sh      # until Ctrl-C
+#
+# Environment: DEMO_SECONDS (60; 0 = until Ctrl-C), DEMO_ACCEL (60: an hour
+# of simulated time per minute), DEMO_SCALE (3 devices per class),
+# DEMO_RATE (0.2 messages per device per second), DEMO_START (simulated
+# start, RFC 3339; default now), DEMO_LEAK (1 = inject a water leak),
+# DEMO_KEEP (1 = keep the temporary directory with the data and logs),
+# DEMO_RELEASE (1 = release build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DEMO_SECONDS=${DEMO_SECONDS:-60}
+DEMO_ACCEL=${DEMO_ACCEL:-60}
+DEMO_SCALE=${DEMO_SCALE:-3}
+DEMO_RATE=${DEMO_RATE:-0.2}
+DEMO_START=${DEMO_START:-}
+DEMO_LEAK=${DEMO_LEAK:-0}
+DEMO_KEEP=${DEMO_KEEP:-0}
+DEMO_RELEASE=${DEMO_RELEASE:-0}
+COMMUNITY=cn-sh-demo-0001
+
+say() { printf 'demo: %s\n' "$*"; }
+
+# ---------------------------------------------------------------- install
+
+find_bin() {
+  local b
+  for b in "$(command -v "$1" 2>/dev/null || true)" "/usr/sbin/$1" "/usr/bin/$1" "/usr/local/bin/$1"; do
+    if [ -n "$b" ] && [ -x "$b" ]; then
+      echo "$b"
+      return 0
+    fi
+  done
+  return 1
+}
+
+missing=()
+find_bin mosquitto >/dev/null || missing+=(mosquitto)
+find_bin victoria-metrics >/dev/null || missing+=(victoria-metrics)
+find_bin python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  say "installing ${missing[*]} (apt-get)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+MOSQUITTO=$(find_bin mosquitto) || { echo "demo: error: mosquitto is not installed" >&2; exit 1; }
+VICTORIA=$(find_bin victoria-metrics) || { echo "demo: error: victoria-metrics is not installed" >&2; exit 1; }
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "demo: error: cargo not found; install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
+if [ ! -f config/greengate.demo.toml ]; then
+  echo "demo: error: config/greengate.demo.toml is missing" >&2
+  exit 1
+fi
+
+# ---------------------------------------------------------------- build
+
+profile=debug
+build_flags=()
+if [ "$DEMO_RELEASE" = 1 ]; then
+  profile=release
+  build_flags=(--release)
+fi
+say "building greengate and the simulator (cargo build ${build_flags[*]} --bin greengate --example simulate)"
+cargo build "${build_flags[@]}" --bin greengate --example simulate
+GREENGATE=$ROOT/target/$profile/greengate
+SIMULATE=$ROOT/target/$profile/examples/simulate
+
+# ---------------------------------------------------------------- services
+
+WORK=$(mktemp -d -t greengate-demo.XXXXXX)
+PIDS=()       # every process this script started, stopped in reverse order
+GG_PID=""
+SIM_PID=""
+STOPPING=0
+
+show_logs() {
+  local f
+  for f in "$WORK"/*.log; do
+    [ -s "$f" ] || continue
+    printf '\n--- last lines of %s ---\n' "$f" >&2
+    tail -n 15 "$f" >&2
+  done
+}
+
+cleanup() {
+  local rc=$? i
+  trap - EXIT INT TERM
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${PIDS[i]}" 2>/dev/null || true
+  done
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    wait "${PIDS[i]}" 2>/dev/null || true
+  done
+  if [ "$DEMO_KEEP" = 1 ]; then
+    say "kept $WORK (data, config and logs)"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+# Ctrl-C (or SIGTERM) ends the live loop; the shutdown below still runs.
+trap 'STOPPING=1' INT TERM
+
+fail() {
+  printf 'demo: error: %s\n' "$*" >&2
+  show_logs
+  exit 1
+}
+
+# A free loopback port (or the first of N consecutive free ports).
+free_ports() {
+  python3 - "$1" <<'EOF'
+import random, socket, sys
+n = int(sys.argv[1])
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for _ in range(500):
+    if n == 1:
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    else:
+        p = random.randint(20000, 60000 - n)
+    if all(free(p + i) for i in range(n)):
+        print(p); sys.exit(0)
+sys.exit("no free ports")
+EOF
+}
+
+wait_for() { # name pid url-or-port seconds
+  local name=$1 pid=$2 what=$3 secs=$4 i
+  for ((i = 0; i < secs * 5; i++)); do
+    kill -0 "$pid" 2>/dev/null || fail "$name exited during startup"
+    if python3 - "$what" <<'EOF' 2>/dev/null; then return 0; fi
+import socket, sys, urllib.request
+w = sys.argv[1]
+if w.startswith("http"):
+    urllib.request.urlopen(w, timeout=1).read()
+else:
+    socket.create_connection(("127.0.0.1", int(w)), timeout=1).close()
+EOF
+    sleep 0.2
+  done
+  fail "$name did not come up within ${secs}s ($what)"
+}
+
+start() { # name logfile command...; sets LAST_PID. setsid: Ctrl-C reaches only this script.
+  local name=$1 log=$2
+  shift 2
+  setsid "$@" >"$log" 2>&1 </dev/null &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+MQTT_PORT=$(free_ports 1)
+VM_PORT=$(free_ports 1)
+HTTP_PORT=$(free_ports 1)
+MODBUS_PORT_BASE=$(free_ports 8)
+VM_URL=http://127.0.0.1:$VM_PORT
+mkdir -p "$WORK/vm-data" "$WORK/state" "$WORK/mosquitto"
+
+cat >"$WORK/mosquitto.conf" <<EOF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+EOF
+start mosquitto "$WORK/mosquitto.log" "$MOSQUITTO" -c "$WORK/mosquitto.conf"
+wait_for mosquitto "$LAST_PID" "$MQTT_PORT" 10
+say "Mosquitto on 127.0.0.1:$MQTT_PORT"
+
+start victoria-metrics "$WORK/victoria-metrics.log" "$VICTORIA" -storageDataPath "$WORK/vm-data" \
+  -httpListenAddr "127.0.0.1:$VM_PORT" -retentionPeriod 100y -search.latencyOffset 0s
+wait_for victoria-metrics "$LAST_PID" "$VM_URL/health" 20
+say "VictoriaMetrics on $VM_URL (data in $WORK/vm-data)"
+
+sed -e "s|@MQTT_PORT@|$MQTT_PORT|g" -e "s|@VM_URL@|$VM_URL|g" \
+  -e "s|@MODBUS_PORT_BASE@|$MODBUS_PORT_BASE|g" -e "s|@STATE_DIR@|$WORK/state|g" \
+  -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@DEVICES_DIR@|$ROOT/config/devices|g" \
+  config/greengate.demo.toml >"$WORK/greengate.toml"
+if ! "$GREENGATE" check -c "$WORK/greengate.toml" >"$WORK/check.log" 2>&1; then
+  fail "greengate check rejected the demo config ($WORK/greengate.toml)"
+fi
+
+# The simulator's Modbus servers first, so greengate's first polls answer.
+sim_args=(--mqtt-port "$MQTT_PORT" --modbus-port-base "$MODBUS_PORT_BASE" --devices-dir "$ROOT/config/devices"
+  --scale "$DEMO_SCALE" --rate "$DEMO_RATE" --accel "$DEMO_ACCEL" --community "$COMMUNITY")
+[ "$DEMO_LEAK" = 1 ] && sim_args+=(--leak)
+SIM_START=${DEMO_START:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
+sim_args+=(--start "$SIM_START")
+
+start greengate "$WORK/greengate.log" "$GREENGATE" run -c "$WORK/greengate.toml"
+GG_PID=$LAST_PID
+wait_for greengate "$GG_PID" "http://127.0.0.1:$HTTP_PORT/healthz" 30
+say "greengate on http://127.0.0.1:$HTTP_PORT (/metrics, /healthz, /readyz; outbox in $WORK/state)"
+
+WALL_START=$(date +%s)
+start simulator "$WORK/simulate.log" "$SIMULATE" "${sim_args[@]}"
+SIM_PID=$LAST_PID
+say "simulator: $DEMO_SCALE devices per class, $DEMO_RATE msg/s each, time x$DEMO_ACCEL from $SIM_START, Modbus on 127.0.0.1:$MODBUS_PORT_BASE+"
+
+# ---------------------------------------------------------------- summary
+
+cat >"$WORK/summary.py" <<'EOF'
+"""One live summary: greengate's /metrics and VictoriaMetrics' PromQL API."""
+import json, re, sys, time, urllib.parse, urllib.request
+from datetime import datetime, timezone, timedelta
+
+metrics_src, vm, sim_start, wall_start, accel, final = sys.argv[1:7]
+accel = float(accel)
+sim_t0 = datetime.fromisoformat(sim_start.replace("Z", "+00:00")).timestamp()
+sim_now = sim_t0 + (time.time() - float(wall_start)) * accel
+# MQTT readings carry simulated time, Modbus readings greengate's wall time:
+# query at the later of the two, over a window covering the whole run.
+at = max(sim_now, time.time()) + 5
+window = int(at - min(sim_t0, float(wall_start))) + 3600
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode()
+
+def q(expr):
+    url = vm + "/api/v1/query?" + urllib.parse.urlencode({"query": expr.replace("$W", f"{window}s"), "time": f"{at:.3f}"})
+    try:
+        return json.loads(get(url))["data"]["result"]
+    except Exception as e:
+        return []
+
+def num(expr):
+    r = q(expr)
+    return float(r[0]["value"][1]) if r else None
+
+out = []
+local = datetime.fromtimestamp(sim_now, timezone(timedelta(hours=8)))
+out.append(f"--- simulated {local:%Y-%m-%d %H:%M} (Asia/Shanghai) ---")
+
+try:
+    sums = {}
+    text = open(metrics_src).read() if metrics_src.startswith("/") else get(metrics_src)
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)", line)
+        if m:
+            sums[m.group(1)] = sums.get(m.group(1), 0.0) + float(m.group(3))
+    def pick(*pats):
+        return [(k, v) for k, v in sorted(sums.items()) if any(re.search(p, k) for p in pats)]
+    shown = pick(r"mqtt_messages_(received|rejected)_total$", r"modbus_.*(reads|polls|requests|failed).*_total$",
+                 r"outbox_(bytes|records|segments)", r"pipeline_readings_total$", r"influx.*(written|lines|batches).*_total$",
+                 r"dead_?letter.*_total$")
+    gg = ", ".join(f"{re.sub('^greengate_', '', k)}={v:g}" for k, v in shown) or "(no counters yet)"
+    out.append(f"greengate: {gg}")
+except Exception as e:
+    out.append(f"greengate: /metrics unavailable ({e})")
+
+classes = ["noise", "water_meter", "lighting", "parking", "security", "charger", "device_status"]
+try:
+    names = json.loads(get(vm + "/api/v1/label/__name__/values"))["data"]
+except Exception:
+    names = []
+per = {}
+for n in names:
+    m = next((c for c in classes if n.startswith(c + "_")), "gg_* (indicators)" if n.startswith("gg_") else None)
+    if m:
+        r = q(f"count(last_over_time({n}[$W]))")
+        per[m] = per.get(m, 0) + (int(float(r[0]["value"][1])) if r else 0)
+out.append("series per measurement: " + (", ".join(f"{k}={v}" for k, v in per.items()) or "none yet"))
+
+key = {"noise": "noise_laeq", "water_meter": "water_meter_total_m3", "lighting": "lighting_power_w",
+       "parking": "parking_occupied", "security": "security_online"}
+seen = []
+for c, metric in key.items():
+    n = num(f"count(count by (device) (last_over_time({metric}[$W])))")
+    seen.append(f"{c}={int(n) if n else 0}")
+out.append("devices seen: " + ", ".join(seen))
+
+laeq = sorted((r["metric"].get("device", "?"), float(r["value"][1])) for r in q("last_over_time(noise_laeq[$W])"))
+if laeq:
+    out.append("noise LAeq dB(A): " + ", ".join(f"{d} {v:.1f}" for d, v in laeq))
+total = num("sum(last_over_time(water_meter_total_m3[$W]))")
+meters = num("count(last_over_time(water_meter_total_m3[$W]))")
+leaks = num("sum(last_over_time(water_meter_leak[$W]))")
+if total is not None:
+    out.append(f"water: {total:,.3f} m³ on {int(meters or 0)} meters, leak flags {int(leaks or 0)}")
+on = num("sum(last_over_time(lighting_on[$W]))")
+lamps = num("count(last_over_time(lighting_on[$W]))")
+if lamps:
+    out.append(f"lights on: {int(on or 0)}/{int(lamps)}")
+occ = num("sum(last_over_time(parking_occupied[$W]))")
+bays = num("count(last_over_time(parking_occupied[$W]))")
+if bays:
+    out.append(f"parking occupied: {int(occ or 0)}/{int(bays)}")
+if final == "1":
+    samples = num('sum(count_over_time({__name__=~"(noise|water_meter|lighting|parking|security|charger|device_status|gg)_.+"}[$W]))')
+    out.append(f"final count: {int(samples or 0)} samples in VictoriaMetrics across {sum(per.values())} series")
+print("\n".join(out), flush=True)
+EOF
+
+summary() { # [final] [metrics source]
+  python3 "$WORK/summary.py" "${2:-http://127.0.0.1:$HTTP_PORT/metrics}" "$VM_URL" "$SIM_START" "$WALL_START" "$DEMO_ACCEL" "${1:-0}" || true
+}
+
+if [ "$DEMO_SECONDS" = 0 ]; then
+  say "running until Ctrl-C"
+else
+  say "running for ${DEMO_SECONDS}s (DEMO_SECONDS=0 runs until Ctrl-C)"
+fi
+while [ "$STOPPING" = 0 ]; do
+  sleep 5 &
+  wait $! || true
+  [ "$STOPPING" = 0 ] || break
+  kill -0 "$GG_PID" 2>/dev/null || fail "greengate exited unexpectedly"
+  kill -0 "$SIM_PID" 2>/dev/null || fail "the simulator exited unexpectedly"
+  summary
+  if [ "$DEMO_SECONDS" != 0 ] && [ $(($(date +%s) - WALL_START)) -ge "$DEMO_SECONDS" ]; then
+    break
+  fi
+done
+
+# ---------------------------------------------------------------- shutdown
+
+say "stopping the simulator"
+kill -TERM "$SIM_PID" 2>/dev/null || true
+wait "$SIM_PID" 2>/dev/null || true
+tail -n 1 "$WORK/simulate.log" | sed 's/^/demo: simulator: /'
+
+# greengate's counters as they were at the end, for the final summary.
+python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$HTTP_PORT/metrics', timeout=5).read().decode())" \
+  >"$WORK/metrics.final" 2>/dev/null || true
+say "stopping greengate (SIGTERM)"
+kill -TERM "$GG_PID" 2>/dev/null || true
+gg_rc=0
+for ((i = 0; i < 300; i++)); do
+  kill -0 "$GG_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$GG_PID" 2>/dev/null; then
+  fail "greengate did not exit within 30 s of SIGTERM"
+fi
+wait "$GG_PID" || gg_rc=$?
+[ "$gg_rc" = 0 ] || fail "greengate exited with status $gg_rc after SIGTERM (expected 0)"
+say "greengate exited 0"
+
+python3 -c "import urllib.request; urllib.request.urlopen('$VM_URL/internal/force_flush', timeout=5).read()" 2>/dev/null || true
+sleep 2
+summary 1 "$WORK/metrics.final"
+say "the data was in VictoriaMetrics at $VM_URL (storage $WORK/vm-data), greengate's outbox in $WORK/state,"
+say "logs in $WORK/*.log; $([ "$DEMO_KEEP" = 1 ] && echo "kept" || echo "removed now (DEMO_KEEP=1 keeps them)")"
