@@ -78,8 +78,10 @@ if [ "$DEMO_RELEASE" = 1 ]; then
 fi
 say "building greengate and the simulator (cargo build ${build_flags[*]} --bin greengate --example simulate)"
 cargo build "${build_flags[@]}" --bin greengate --example simulate
-GREENGATE=$ROOT/target/$profile/greengate
-SIMULATE=$ROOT/target/$profile/examples/simulate
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
+GREENGATE=$TARGET/$profile/greengate
+SIMULATE=$TARGET/$profile/examples/simulate
 
 # ---------------------------------------------------------------- services
 
@@ -194,15 +196,19 @@ start victoria-metrics "$WORK/victoria-metrics.log" "$VICTORIA" -storageDataPath
 wait_for victoria-metrics "$LAST_PID" "$VM_URL/health" 20
 say "VictoriaMetrics on $VM_URL (data in $WORK/vm-data)"
 
+# The simulator's Modbus servers listen on base+0 (noise), base+1 (water
+# meter), base+2 (lighting cabinet), then any other Modbus profiles.
 sed -e "s|@MQTT_PORT@|$MQTT_PORT|g" -e "s|@VM_URL@|$VM_URL|g" \
-  -e "s|@MODBUS_PORT_BASE@|$MODBUS_PORT_BASE|g" -e "s|@STATE_DIR@|$WORK/state|g" \
+  -e "s|@MODBUS_PORT_BASE@|$MODBUS_PORT_BASE|g" -e "s|@MODBUS_NOISE_PORT@|$MODBUS_PORT_BASE|g" \
+  -e "s|@MODBUS_WATER_PORT@|$((MODBUS_PORT_BASE + 1))|g" -e "s|@MODBUS_LIGHTING_PORT@|$((MODBUS_PORT_BASE + 2))|g" \
+  -e "s|@STATE_DIR@|$WORK/state|g" \
   -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@DEVICES_DIR@|$ROOT/config/devices|g" \
+  -e "s|@COMMUNITY@|$COMMUNITY|g" \
   config/greengate.demo.toml >"$WORK/greengate.toml"
 if ! "$GREENGATE" check -c "$WORK/greengate.toml" >"$WORK/check.log" 2>&1; then
   fail "greengate check rejected the demo config ($WORK/greengate.toml)"
 fi
 
-# The simulator's Modbus servers first, so greengate's first polls answer.
 sim_args=(--mqtt-port "$MQTT_PORT" --modbus-port-base "$MODBUS_PORT_BASE" --devices-dir "$ROOT/config/devices"
   --scale "$DEMO_SCALE" --rate "$DEMO_RATE" --accel "$DEMO_ACCEL" --community "$COMMUNITY")
 [ "$DEMO_LEAK" = 1 ] && sim_args+=(--leak)
@@ -213,6 +219,20 @@ start greengate "$WORK/greengate.log" "$GREENGATE" run -c "$WORK/greengate.toml"
 GG_PID=$LAST_PID
 wait_for greengate "$GG_PID" "http://127.0.0.1:$HTTP_PORT/healthz" 30
 say "greengate on http://127.0.0.1:$HTTP_PORT (/metrics, /healthz, /readyz; outbox in $WORK/state)"
+# Devices start once greengate is subscribed (MQTT messages published
+# before that would have no subscriber); its first Modbus polls may fail
+# until the simulator's servers are up, which it retries.
+python3 - "http://127.0.0.1:$HTTP_PORT/readyz" <<'EOF' || true
+import sys, time, urllib.request
+for _ in range(75):
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=1).read()
+        sys.exit(0)
+    except Exception as e:
+        last = getattr(e, "read", lambda: str(e).encode())().decode().strip()
+        time.sleep(0.2)
+print(f"demo: warning: greengate is not ready after 15 s ({last}); starting the devices anyway")
+EOF
 
 WALL_START=$(date +%s)
 start simulator "$WORK/simulate.log" "$SIMULATE" "${sim_args[@]}"
@@ -252,7 +272,10 @@ def num(expr):
 
 out = []
 local = datetime.fromtimestamp(sim_now, timezone(timedelta(hours=8)))
-out.append(f"--- simulated {local:%Y-%m-%d %H:%M} (Asia/Shanghai) ---")
+if final == "1":
+    out.append("--- final ---")
+else:
+    out.append(f"--- {time.strftime('%H:%M:%S')}, simulated {local:%Y-%m-%d %H:%M} Asia/Shanghai ---")
 
 try:
     sums = {}
@@ -263,13 +286,22 @@ try:
         m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)", line)
         if m:
             sums[m.group(1)] = sums.get(m.group(1), 0.0) + float(m.group(3))
-    def pick(*pats):
-        return [(k, v) for k, v in sorted(sums.items()) if any(re.search(p, k) for p in pats)]
-    shown = pick(r"mqtt_messages_(received|rejected)_total$", r"modbus_.*(reads|polls|requests|failed).*_total$",
-                 r"outbox_(bytes|records|segments)", r"pipeline_readings_total$", r"influx.*(written|lines|batches).*_total$",
-                 r"dead_?letter.*_total$")
-    gg = ", ".join(f"{re.sub('^greengate_', '', k)}={v:g}" for k, v in shown) or "(no counters yet)"
-    out.append(f"greengate: {gg}")
+    def g(k):
+        return sums.get(k, sums.get("greengate_" + k, 0.0))
+    if g("mqtt_messages_received_total") or g("pipeline_readings_total") or g("modbus_polls_total"):
+        backlog = g("outbox_records_appended_total") - g("outbox_records_acked_total")
+        out.append(
+            f"greengate: MQTT messages received {g('mqtt_messages_received_total'):.0f}, rejected {g('mqtt_messages_rejected_total'):.0f}"
+            f" | Modbus polls {g('modbus_polls_total'):.0f}, request errors {g('modbus_request_errors_total'):.0f}"
+            f" | readings {g('pipeline_readings_total'):.0f}")
+        out.append(
+            f"           written to the store {g('influx_lines_written_total'):.0f} lines, batches retried {g('influx_batches_retried_total'):.0f}"
+            f" | outbox backlog {backlog:.0f} records ({g('outbox_bytes'):.0f} bytes on disk)"
+            f" | dead letters {g('dead_letters_total'):.0f}"
+            + (f" | indicator readings ahead of the clock {g('indicator_future_readings_total'):.0f}" if g("indicator_future_readings_total") else ""))
+    else:
+        shown = [(k, v) for k, v in sorted(sums.items()) if re.search(r"(mqtt|modbus|outbox|influx|pipeline)_", k)]
+        out.append("greengate: " + (", ".join(f"{k}={v:g}" for k, v in shown) or "(no counters yet)"))
 except Exception as e:
     out.append(f"greengate: /metrics unavailable ({e})")
 
