@@ -225,6 +225,7 @@ async fn run(args: Args) -> Result<(), String> {
             .iter()
             .map(|(p, _)| p.class.clone())
             .collect::<Vec<_>>(),
+        "final",
     );
     Ok(())
 }
@@ -249,13 +250,16 @@ async fn status_lines(sim: Arc<Sim>, modbus_classes: Vec<String>) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        print_status(&sim, &modbus_classes);
+        print_status(&sim, &modbus_classes, "sim");
     }
 }
 
-fn print_status(sim: &Sim, modbus_classes: &[String]) {
+fn print_status(sim: &Sim, modbus_classes: &[String], label: &str) {
     let now = sim.clock.now() + chrono::Duration::seconds(SHANGHAI);
-    let mut line = format!("[sim {} +08:00] published", now.format("%Y-%m-%d %H:%M"));
+    let mut line = format!(
+        "[{label} {} +08:00] published",
+        now.format("%Y-%m-%d %H:%M")
+    );
     for c in payload::CLASSES {
         line += &format!(
             " {}={}",

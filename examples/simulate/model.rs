@@ -185,6 +185,7 @@ pub const LIGHT_STATUS: [&str; 4] = ["ok", "defectiveLamp", "columnIssue", "brok
 
 pub struct Light {
     rated_w: f64,
+    lamps: f64,
     energy_kwh: f64,
     /// Status code and simulated seconds left while failing.
     fault: Option<(usize, f64)>,
@@ -196,6 +197,7 @@ impl Light {
         let fault = (rng.f64() < 0.1).then(|| (1, 3600.0 * (1.0 + rng.f64() * 3.0)));
         Light {
             rated_w: [60.0, 80.0, 100.0][rng.usize(0..3)] * f64::from(lamps.max(1)),
+            lamps: f64::from(lamps.max(1)),
             energy_kwh: round(500.0 + rng.f64() * 3000.0, 2),
             fault,
         }
@@ -235,7 +237,12 @@ impl Light {
         let power = match (on, code) {
             (false, _) => 0.0,
             (true, 0) => self.rated_w * dimming / 100.0 * (0.97 + rng.f64() * 0.05),
-            (true, _) => 0.3 + rng.f64() * 1.2,
+            // A failed lamp draws next to nothing; on a cabinet's circuit,
+            // the other lamps still burn.
+            (true, _) => {
+                let others = self.rated_w * (self.lamps - 1.0) / self.lamps * dimming / 100.0;
+                others + 0.3 + rng.f64() * 1.2
+            }
         };
         let current = if power > 0.0 {
             power / (voltage * 0.95)

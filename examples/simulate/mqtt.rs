@@ -144,7 +144,7 @@ async fn drive(
     tasks: Vec<tokio::task::JoinHandle<()>>,
 ) {
     const MIN: Duration = Duration::from_millis(250);
-    const MAX: Duration = Duration::from_secs(10);
+    const MAX: Duration = Duration::from_secs(5);
     let mut backoff = MIN;
     let mut grace: Option<tokio::time::Instant> = None;
     loop {
