@@ -220,7 +220,7 @@ impl Field {
             }
             "bool" => Encoded::Words(vec![u16::from(truth)]),
             "bit" => Encoded::RegisterBit(self.bit.min(15), truth),
-            "i16" => Encoded::Words(ordered(&(int as i16).to_be_bytes(), "ABCD")),
+            "i16" => Encoded::Words(ordered(&(int as i16).to_be_bytes(), &self.order)),
             "u32" => Encoded::Words(ordered(&(int as u32).to_be_bytes(), &self.order)),
             "i32" => Encoded::Words(ordered(&(int as i32).to_be_bytes(), &self.order)),
             "u64" => Encoded::Words(ordered(&(int as u64).to_be_bytes(), &self.order)),
@@ -234,9 +234,16 @@ impl Field {
                 };
                 let mut bytes: Vec<u8> = text.bytes().take(usize::from(self.length) * 2).collect();
                 bytes.resize(usize::from(self.length) * 2, 0);
-                Encoded::Words(ordered(&bytes, "ABCD"))
+                Encoded::Words(ordered(
+                    &bytes,
+                    if matches!(self.order.as_str(), "BADC" | "DCBA") {
+                        "BADC"
+                    } else {
+                        "ABCD"
+                    },
+                ))
             }
-            _ => Encoded::Words(vec![int as u16]),
+            _ => Encoded::Words(ordered(&(int as u16).to_be_bytes(), &self.order)),
         }
     }
 }
