@@ -29,10 +29,28 @@ use crate::Sim;
 mod regmap;
 pub use regmap::{load_profiles, Field, Profile, Table};
 
+/// One unit's registers and bits; unset addresses read as 0.
 #[derive(Default)]
-struct Image {
+pub struct Image {
     words: HashMap<(Table, u16), u16>,
     bits: HashMap<(Table, u16), bool>,
+}
+
+impl Image {
+    pub fn word(&self, t: Table, a: u16) -> u16 {
+        self.words.get(&(t, a)).copied().unwrap_or(0)
+    }
+    pub fn bit(&self, t: Table, a: u16) -> bool {
+        self.bits.get(&(t, a)).copied().unwrap_or(false)
+    }
+}
+
+/// The register image of one unit holding `v` under the register map `fields`.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn image_of(fields: &[Field], v: &Values) -> Image {
+    let mut img = Image::default();
+    write_image(&mut img, fields, v);
+    img
 }
 
 type Images = Arc<Mutex<BTreeMap<u8, Image>>>;
@@ -59,14 +77,10 @@ impl Svc {
             Ok(u32::from(a)..u32::from(a) + u32::from(q))
         };
         let words = |img: &Image, t: Table, a, q| -> Result<Vec<u16>, ExceptionCode> {
-            Ok(range(a, q)?
-                .map(|i| img.words.get(&(t, i as u16)).copied().unwrap_or(0))
-                .collect())
+            Ok(range(a, q)?.map(|i| img.word(t, i as u16)).collect())
         };
         let bits = |img: &Image, t: Table, a, q| -> Result<Vec<bool>, ExceptionCode> {
-            Ok(range(a, q)?
-                .map(|i| img.bits.get(&(t, i as u16)).copied().unwrap_or(false))
-                .collect())
+            Ok(range(a, q)?.map(|i| img.bit(t, i as u16)).collect())
         };
         self.sim.stats.modbus_requests[self.endpoint].fetch_add(1, Ordering::Relaxed);
         match req.request {
@@ -113,14 +127,15 @@ impl Service for Svc {
     }
 }
 
-enum Model {
+/// The class model behind one Modbus unit.
+pub enum Model {
     Noise(Noise),
     Water(Water),
     Light(Light),
 }
 
 impl Model {
-    fn new(class: &str, rng: &mut Rng, leak: bool) -> Model {
+    pub fn new(class: &str, rng: &mut Rng, leak: bool) -> Model {
         match class {
             "noise" => Model::Noise(Noise::new(rng)),
             "water_meter" | "water" => Model::Water(Water::new(rng, leak)),
@@ -129,7 +144,7 @@ impl Model {
         }
     }
 
-    fn step(&mut self, rng: &mut Rng, now: chrono::DateTime<chrono::Utc>, dt: f64) -> Values {
+    pub fn step(&mut self, rng: &mut Rng, now: chrono::DateTime<chrono::Utc>, dt: f64) -> Values {
         let hour = crate::local_hour(now);
         let mut v = match self {
             Model::Noise(m) => m.step(rng, hour, dt),
