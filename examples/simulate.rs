@@ -21,10 +21,22 @@
 //! | security | `community/<c>/security/sec-NN/event` (`community/+site/security/+device/event`) | `access-alarm` | `{"ts":1764421205000,"event":"heartbeat","online":true}` every `--heartbeat`; alarms: events `alarm`, `ack`, `clear` with `"alarmType":"intrusion","alarmId":"sec-01-1"` |
 //!
 //! Modbus (`--modbus-port-base P`, 0 = off): one TCP server per profile
-//! with a `[modbus]` table in `--devices-dir` (noise, water_meter,
-//! lighting, then others by file name) on
-//! 127.0.0.1:P, P+1, ..., serving unit ids 1..=scale with the register map
-//! of that profile (see `simulate/modbus.rs`).
+//! with a `[modbus]` table in `--devices-dir` on 127.0.0.1: P noise, P+1
+//! water meter, P+2 lighting, then any other Modbus profiles by file name.
+//! Each serves unit ids 1..=scale (at most 247), unit 1 of a water meter
+//! leaking under `--leak`. The registers are encoded through the profile's
+//! own register map (see `simulate/modbus.rs`); with the shipped profiles:
+//!
+//! | port | profile | registers |
+//! |---|---|---|
+//! | P | `modbus-noise-rs485` | holding 0: LAeq in 0.1 dB(A) (u16) |
+//! | P+1 | `modbus-water-meter` | holding 0–1: total in litres (u32, word order CDAB); holding 2: flow in 0.001 m³/h (u16); holding 4 bit 0: leak; holding 5: battery mV (u16) |
+//! | P+2 | `modbus-lighting-cabinet` | coil 0: contactor on; holding 0: status code (u16); input 0–1 voltage V, 6–7 current A, 12–13 power W, 342–343 energy kWh (f32, ABCD); a cabinet is a circuit of 30 lamps |
+//!
+//! Unmapped addresses read 0; an unknown unit id answers exception 0x0B
+//! (gateway target failed to respond). Nothing panics on a closed
+//! connection: MQTT reconnects with a capped backoff, a Modbus client's
+//! hang-up ends only its own connection task.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
