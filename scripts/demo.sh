@@ -33,6 +33,13 @@ COMMUNITY=cn-sh-demo-0001
 
 say() { printf 'demo: %s\n' "$*"; }
 
+for v in DEMO_SECONDS DEMO_SCALE; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "demo: error: $v must be a whole number, got '${!v}'" >&2; exit 64; }
+done
+for v in DEMO_ACCEL DEMO_RATE; do
+  [[ ${!v} =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "demo: error: $v must be a positive number, got '${!v}'" >&2; exit 64; }
+done
+
 # ---------------------------------------------------------------- install
 
 find_bin() {
