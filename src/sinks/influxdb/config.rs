@@ -199,6 +199,9 @@ fn parse_base_url(s: &str) -> Result<reqwest::Url, String> {
     Ok(u)
 }
 
+/// A key name and whether it is missing (or present where it does not belong).
+type Flag<'a> = (&'a str, bool);
+
 impl Validate for InfluxDbConfig {
     fn validate(&self, path: &str, cx: &mut Check) {
         let key = |k: &str| join(path, k);
@@ -207,7 +210,7 @@ impl Validate for InfluxDbConfig {
         } else if let Err(e) = parse_base_url(&self.url) {
             cx.problem(key("url"), e);
         }
-        let (needed, foreign): (&[(&str, bool)], &[(&str, bool)]) = match self.api {
+        let (needed, foreign): (&[Flag], &[Flag]) = match self.api {
             Api::V2 => (
                 &[
                     ("org", self.org.is_empty()),
