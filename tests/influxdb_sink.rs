@@ -242,3 +242,61 @@ async fn a_missing_database_holds_the_data_until_it_is_created() {
     assert_eq!(rows[0]["laeq"], json!(50.5));
     assert!(dead_letters(&d).is_empty());
 }
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_store_times_out_and_the_batch_is_written_once_it_answers() {
+    let vm = Victoria::start();
+    let pid = vm.proc.child.id();
+    let cfg: InfluxDbConfig = serde_json::from_value(json!({
+        "url": vm.url(), "org": "o", "bucket": "b", "token": "t",
+        "timeout": "300ms", "retry_min": "50ms", "retry_max": "500ms",
+    }))
+    .unwrap();
+    let d = dead();
+    let mut w = InfluxWriter::new(&cfg, "hung", d.writer.clone()).unwrap();
+    // A stopped process keeps its socket: connections queue, nothing answers.
+    signal(pid, "-STOP");
+    let data = encode(&[noise("n-hung", 45.5, 50, true, 1_700_000_000_000_000_000)]);
+    let task = tokio::spawn(async move { w.write(&data, &CancellationToken::new()).await });
+    let timeouts = || {
+        metrics::registry().render().lines().any(|l| {
+            l.contains("sink=\"hung\"") && l.contains("kind=\"timeout\"") && !l.ends_with(" 0")
+        })
+    };
+    while !timeouts() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(pid, "-CONT");
+    let done = task.await.unwrap().unwrap();
+    assert_eq!(
+        done,
+        Written {
+            lines_written: 1,
+            lines_dead_lettered: 0
+        }
+    );
+    let e = vm.wait_for_samples("noise_laeq", 1, WAIT);
+    // Requests that timed out may still be processed after the store wakes:
+    // duplicates are allowed, as identical points only.
+    let s = series(&e, "noise_laeq", "n-hung");
+    let values = s["values"].as_array().unwrap();
+    assert!(!values.is_empty());
+    assert!(values.iter().all(|v| *v == json!(45.5)), "{s}");
+    assert!(
+        s["timestamps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| *t == json!(1_700_000_000_000i64)),
+        "{s}"
+    );
+}

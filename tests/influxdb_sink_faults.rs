@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 fn config(url: &str, gzip: bool) -> InfluxDbConfig {
     serde_json::from_value(serde_json::json!({
         "url": url, "org": "o", "bucket": "b", "token": "t0ken", "gzip": gzip,
-        "retry_min": "10ms", "retry_max": "3s", "timeout": "5s",
+        "retry_min": "10ms", "retry_max": "3s", "timeout": "500ms",
     }))
     .unwrap()
 }
@@ -27,10 +27,14 @@ struct Setup {
 }
 
 fn writer(stub: &HttpStub, sink: &str, gzip: bool) -> Setup {
+    writer_to(&stub.url(), sink, gzip)
+}
+
+fn writer_to(url: &str, sink: &str, gzip: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let dead_path = dir.path().join("dead.jsonl");
     let dead = DeadLetterWriter::open(dead_path.clone(), 1 << 20).unwrap();
-    let writer = InfluxWriter::new(&config(&stub.url(), gzip), sink, dead).unwrap();
+    let writer = InfluxWriter::new(&config(url, gzip), sink, dead).unwrap();
     Setup {
         writer,
         _dir: dir,
@@ -248,4 +252,52 @@ async fn shutdown_while_the_store_is_down_leaves_the_batch_unacknowledged() {
     assert!(!stub.requests().is_empty());
     assert!(stub.accepted_lines().is_empty());
     assert!(dead_letters(&s.dead_path).is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_retried_until_shutdown_and_nothing_is_dropped() {
+    // A port nobody listens on: connection refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut s = writer_to(&format!("http://127.0.0.1:{port}"), "tconn", true);
+    let (data, _) = batch(3);
+    let shutdown = CancellationToken::new();
+    let cancel = shutdown.clone();
+    tokio::spawn(async move {
+        while count("influx_write_errors_total", "tconn") < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        cancel.cancel();
+    });
+    assert_eq!(s.writer.write(&data, &shutdown).await, Err(Interrupted));
+    let text = metrics::registry().render();
+    assert!(
+        text.contains("greengate_influx_write_errors_total{sink=\"tconn\",kind=\"connect\"}"),
+        "{text}"
+    );
+    assert!(dead_letters(&s.dead_path).is_empty());
+}
+
+#[tokio::test]
+async fn the_sink_stops_when_its_outbox_is_drained_and_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    // The writing half is dropped at the end of the block: the outbox is closed.
+    let reader = {
+        let (_writer, reader) =
+            greengate::outbox::open(dir.path(), &greengate::outbox::OutboxConfig::default())
+                .unwrap();
+        reader
+    };
+    let stub = HttpStub::start(|_, _| Reply::status(204));
+    let dead = DeadLetterWriter::open(dir.path().join("dead.jsonl"), 1 << 20).unwrap();
+    greengate::sinks::influxdb::run(
+        config(&stub.url(), true),
+        reader,
+        dead,
+        CancellationToken::new(),
+    )
+    .await;
 }

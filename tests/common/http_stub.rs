@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -86,6 +86,7 @@ impl HttpStub {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
+        let counter = Arc::new(AtomicUsize::new(0));
         let (reqs, stop2) = (requests.clone(), stop.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -93,8 +94,8 @@ impl HttpStub {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (reqs, handler) = (reqs.clone(), handler.clone());
-                std::thread::spawn(move || serve(conn, &reqs, &*handler));
+                let (reqs, handler, counter) = (reqs.clone(), handler.clone(), counter.clone());
+                std::thread::spawn(move || serve(conn, &reqs, &*handler, &counter));
             }
         });
         HttpStub {
@@ -129,7 +130,7 @@ impl Drop for HttpStub {
     }
 }
 
-fn serve(conn: TcpStream, reqs: &Mutex<Vec<Request>>, handler: &Handler) {
+fn serve(conn: TcpStream, reqs: &Mutex<Vec<Request>>, handler: &Handler, counter: &AtomicUsize) {
     let mut out = match conn.try_clone() {
         Ok(c) => c,
         Err(_) => return,
@@ -182,10 +183,8 @@ fn serve(conn: TcpStream, reqs: &Mutex<Vec<Request>>, handler: &Handler) {
             at: Instant::now(),
             status: 0,
         };
-        let index = {
-            let g = reqs.lock().unwrap();
-            g.len()
-        };
+        // Numbered on arrival: a slow answer does not delay the next number.
+        let index = counter.fetch_add(1, Ordering::SeqCst);
         let reply = handler(&req, index);
         req.status = reply.status;
         reqs.lock().unwrap().push(req);
