@@ -243,6 +243,48 @@ async fn a_missing_database_holds_the_data_until_it_is_created() {
     assert!(dead_letters(&d).is_empty());
 }
 
+fn count(name: &str, sink: &str) -> u64 {
+    metrics::registry()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with(&format!("greengate_{name}{{")))
+        .filter(|l| l.contains(&format!("sink=\"{sink}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_store_drops_entirely_is_dead_lettered_without_bisecting() {
+    let db = Influx1::start();
+    db.create_db("gg");
+    let d = dead();
+    let mut w =
+        InfluxWriter::new(&v1(&db.url(), "gg", true), "alldropped", d.writer.clone()).unwrap();
+    let t0 = 1_700_000_000_000_000_000i64;
+    let first = format!("m f=1i {t0}\n");
+    w.write(first.as_bytes(), &CancellationToken::new())
+        .await
+        .unwrap();
+    let data: String = (1..=8)
+        .map(|i| format!("m,i={i} f=\"s\" {}\n", t0 + i))
+        .collect();
+    let done = w
+        .write(data.as_bytes(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        Written {
+            lines_written: 0,
+            lines_dead_lettered: 8
+        }
+    );
+    assert_eq!(count("influx_batch_splits_total", "alldropped"), 0);
+    assert_eq!(count("influx_lines_dead_lettered_total", "alldropped"), 8);
+    assert_eq!(dead_letters(&d).len(), 8);
+    assert_eq!(db.rows("gg", "SELECT * FROM m").len(), 1);
+}
+
 fn signal(pid: u32, sig: &str) {
     let ok = std::process::Command::new("kill")
         .args([sig, &pid.to_string()])

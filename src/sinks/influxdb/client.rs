@@ -129,3 +129,22 @@ fn failure(e: reqwest::Error) -> Failure {
     }
     Failure { kind, message }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_https_client_builds_with_the_ring_provider_and_compresses_bodies() {
+        let cfg: InfluxDbConfig = serde_json::from_value(serde_json::json!({
+            "url": "https://influx.example:8086", "org": "o", "bucket": "b", "token": "t"}))
+        .unwrap();
+        let c = Client::new(&cfg, Auth::None).unwrap();
+        let lines = b"m v=1i 1\n".repeat(100);
+        let gz = c.body(&lines);
+        assert!(gz.len() < lines.len());
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
+        assert_eq!(back, lines);
+    }
+}

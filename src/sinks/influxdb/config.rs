@@ -196,6 +196,10 @@ fn parse_base_url(s: &str) -> Result<reqwest::Url, String> {
     if u.host_str().unwrap_or("").is_empty() {
         return Err(format!("URL {s:?} has no host"));
     }
+    if !u.username().is_empty() || u.password().is_some() {
+        // It would show in logs and dead letters.
+        return Err("must not contain credentials: use token or username/password".into());
+    }
     Ok(u)
 }
 
@@ -312,6 +316,16 @@ mod tests {
         );
         let mut cx = Check::new(".");
         assert!(matches!(c.auth("x", &mut cx), Auth::Basic { .. }));
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused() {
+        let p = check(
+            serde_json::json!({"url": "http://u:secret@h", "org": "o", "bucket": "b", "token": "t"}),
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("sinks.influxdb.url: must not contain credentials"));
+        assert!(!p[0].contains("secret"));
     }
 
     #[test]

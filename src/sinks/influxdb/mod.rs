@@ -23,7 +23,10 @@
 //!   lines are written, each bad line is dead-lettered with the status and
 //!   the store's answer. InfluxDB 1.x answers a field type conflict with a
 //!   400 "partial write" after storing the other lines: re-sending them while
-//!   bisecting writes identical points, which is harmless.
+//!   bisecting writes identical points, which is harmless. When its
+//!   `dropped=N` covers every line of a piece, the piece is dead-lettered
+//!   without bisecting further. (Fewer dropped lines prove nothing about the
+//!   rest: InfluxDB 1.x reports only the first failing shard.)
 //!
 //! Invariants: the sink holds one batch at a time (pieces are slices of it),
 //! so a slow or absent store slows acknowledgement and never grows memory; a

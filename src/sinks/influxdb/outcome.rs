@@ -61,8 +61,13 @@ pub enum Outcome {
     },
     /// The body is too large: write each half on its own.
     Split { reason: String },
-    /// Some lines are bad: bisect; a single bad line is dead-lettered with `reason`.
-    Reject { reason: String },
+    /// Some lines are bad: bisect; a single bad line is dead-lettered with
+    /// `reason`. `dropped` is InfluxDB 1.x's count of refused points in a
+    /// "partial write" (a lower bound: with several shards it reports one).
+    Reject {
+        reason: String,
+        dropped: Option<usize>,
+    },
 }
 
 /// Classifies an HTTP answer. `retry_after` is the raw header value; `now`
@@ -79,7 +84,10 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now: SystemT
         200..=299 => Outcome::Written,
         413 => Outcome::Split { reason },
         400 | 422 if names_missing_target(body) => retry(ErrorKind::Config),
-        400 | 422 => Outcome::Reject { reason },
+        400 | 422 => Outcome::Reject {
+            reason,
+            dropped: partial_write_dropped(body),
+        },
         429 => retry(ErrorKind::Throttled),
         500..=599 => retry(ErrorKind::Server),
         _ => retry(ErrorKind::Config),
@@ -103,6 +111,19 @@ pub fn describe(status: u16, body: &str) -> String {
 fn names_missing_target(body: &str) -> bool {
     let b = body.to_ascii_lowercase();
     b.contains("retention policy not found") || b.contains("database not found")
+}
+
+/// `N` of InfluxDB 1.x's `partial write: ... dropped=N`.
+fn partial_write_dropped(body: &str) -> Option<usize> {
+    if !body.contains("partial write") {
+        return None;
+    }
+    let at = body.rfind("dropped=")? + "dropped=".len();
+    let digits: String = body[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date; `None` when unreadable.
@@ -189,9 +210,30 @@ mod tests {
         assert_eq!(
             classify(400, None, body, now()),
             Outcome::Reject {
-                reason: format!("HTTP 400: {body}")
+                reason: format!("HTTP 400: {body}"),
+                dropped: Some(1)
             }
         );
+        let o = classify(
+            400,
+            None,
+            r#"{"error":"unable to parse 'x': missing fields"}"#,
+            now(),
+        );
+        assert!(matches!(o, Outcome::Reject { dropped: None, .. }));
+        let o = classify(
+            400,
+            None,
+            r#"{"error":"partial write: points beyond retention policy dropped=12"}"#,
+            now(),
+        );
+        assert!(matches!(
+            o,
+            Outcome::Reject {
+                dropped: Some(12),
+                ..
+            }
+        ));
         assert!(matches!(
             classify(422, None, "", now()),
             Outcome::Reject { .. }

@@ -134,6 +134,10 @@ impl InfluxWriter {
                     self.counters.lines_written.add(lines as u64);
                     done.lines_written += lines;
                 }
+                Settled::AllRefused { reason } => {
+                    self.dead_letter(piece, &reason);
+                    done.lines_dead_lettered += lines;
+                }
                 Settled::Refused { reason } => {
                     if let Some((left, right)) = split::halves(piece) {
                         self.counters.splits.inc();
@@ -214,9 +218,12 @@ impl InfluxWriter {
                     error_counter(&self.sink, ErrorKind::TooLarge).inc();
                     return Ok(Settled::Refused { reason });
                 }
-                Outcome::Reject { reason } => {
+                Outcome::Reject { reason, dropped } => {
                     self.backoff.reset();
                     error_counter(&self.sink, ErrorKind::BadRequest).inc();
+                    if dropped.is_some_and(|d| d >= lines) {
+                        return Ok(Settled::AllRefused { reason });
+                    }
                     return Ok(Settled::Refused { reason });
                 }
             }
@@ -243,5 +250,12 @@ impl InfluxWriter {
 /// as a single line, dead-lettered.
 enum Settled {
     Written,
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
+    /// The store said it dropped every line of the piece (a partial write
+    /// whose `dropped` count is the piece's line count): no need to bisect.
+    AllRefused {
+        reason: String,
+    },
 }
