@@ -243,6 +243,35 @@ async fn a_missing_database_holds_the_data_until_it_is_created() {
     assert!(dead_letters(&d).is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_writes_go_to_the_configured_retention_policy() {
+    let db = Influx1::start();
+    db.create_db("gg");
+    let q = "CREATE RETENTION POLICY \"one year\" ON \"gg\" DURATION 52w REPLICATION 1";
+    let (status, body) = common::http(
+        "POST",
+        db.port(),
+        "/query",
+        format!("q={}", common::enc(q)).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let mut cfg = v1(&db.url(), "gg", true);
+    cfg.retention_policy = "one year".into();
+    let d = dead();
+    let mut w = InfluxWriter::new(&cfg, "rp", d.writer.clone()).unwrap();
+    let t = greengate::model::now_ns();
+    let data = encode(&[noise("n-rp", 42.5, 50, true, t)]);
+    w.write(&data, &CancellationToken::new()).await.unwrap();
+    let rows = db.wait_for_rows("gg", "SELECT * FROM \"gg\".\"one year\".\"noise\"", 1, WAIT);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["time"], json!(t));
+    assert_eq!(rows[0]["laeq"], json!(42.5));
+    assert!(db
+        .rows("gg", "SELECT * FROM \"gg\".\"autogen\".\"noise\"")
+        .is_empty());
+}
+
 fn count(name: &str, sink: &str) -> u64 {
     metrics::registry()
         .render()
