@@ -199,6 +199,37 @@ async fn oversized_batches_are_split_until_every_line_arrives_in_order() {
 }
 
 #[tokio::test]
+async fn the_stores_size_limit_is_learned_from_the_first_413() {
+    let stub = HttpStub::start(|r, _| {
+        if r.lines().len() > 3 {
+            Reply::status(413)
+        } else {
+            Reply::status(204)
+        }
+    });
+    let mut s = writer(&stub, "t413learn", true);
+    let (data, lines) = batch(16);
+    s.writer
+        .write(&data, &CancellationToken::new())
+        .await
+        .unwrap();
+    let refused_first = stub.requests().iter().filter(|r| r.status == 413).count();
+    assert!(refused_first >= 1);
+    s.writer
+        .write(&data, &CancellationToken::new())
+        .await
+        .unwrap();
+    let refused = stub.requests().iter().filter(|r| r.status == 413).count();
+    assert_eq!(
+        refused, refused_first,
+        "the second batch was split before sending"
+    );
+    let mut twice = lines.clone();
+    twice.extend(lines);
+    assert_eq!(stub.accepted_lines(), twice);
+}
+
+#[tokio::test]
 async fn a_single_line_too_large_for_the_store_is_dead_lettered() {
     let stub = HttpStub::start(|r, _| {
         if r.lines().iter().any(|l| l.contains("huge")) {

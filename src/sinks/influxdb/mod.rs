@@ -18,7 +18,8 @@
 //!   (token, database, bucket). Logged as an error and retried the same way;
 //!   the data waits for an operator, it is not dead-lettered.
 //! - 413: the batch is split in halves, recursively; a single line that is
-//!   still too large is dead-lettered.
+//!   still too large is dead-lettered. The smallest refused size is
+//!   remembered (until restart) and larger pieces are split before sending.
 //! - 400/422: the batch is bisected until the bad lines are isolated; good
 //!   lines are written, each bad line is dead-lettered with the status and
 //!   the store's answer. InfluxDB 1.x answers a field type conflict with a

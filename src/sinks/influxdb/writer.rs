@@ -88,6 +88,10 @@ pub struct InfluxWriter {
     origin: String,
     sink: String,
     counters: Counters,
+    /// The smallest body (uncompressed bytes) the store answered 413 to:
+    /// larger pieces are split before sending, so a store with a small
+    /// request limit costs one 413, not one per batch.
+    too_large_at: Option<usize>,
 }
 
 impl InfluxWriter {
@@ -110,6 +114,7 @@ impl InfluxWriter {
             origin: cfg.origin(),
             sink: sink.to_string(),
             counters: Counters::new(sink),
+            too_large_at: None,
         })
     }
 
@@ -127,6 +132,14 @@ impl InfluxWriter {
             let lines = split::line_count(piece);
             if lines == 0 {
                 continue;
+            }
+            if self.too_large_at.is_some_and(|max| piece.len() >= max) {
+                if let Some((left, right)) = split::halves(piece) {
+                    self.counters.splits.inc();
+                    todo.push(right);
+                    todo.push(left);
+                    continue;
+                }
             }
             match self.write_piece(piece, lines, shutdown).await? {
                 Settled::Written => {
@@ -215,6 +228,10 @@ impl InfluxWriter {
                 // The store answered, so it is up: the next failure starts small.
                 Outcome::Split { reason } => {
                     self.backoff.reset();
+                    self.too_large_at = Some(
+                        self.too_large_at
+                            .map_or(piece.len(), |m| m.min(piece.len())),
+                    );
                     error_counter(&self.sink, ErrorKind::TooLarge).inc();
                     return Ok(Settled::Refused { reason });
                 }
