@@ -294,3 +294,45 @@ async fn random_readings_over_the_tricky_alphabet_round_trip() {
     want.sort_by_key(|p| p.3);
     assert_eq!(got, want);
 }
+
+/// VictoriaMetrics (the v2 path in the end-to-end tests) reads the same
+/// escaping: tag values with every tricky character arrive as exact labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tricky_tag_values_arrive_exactly_in_victoriametrics() {
+    let vm = common::Victoria::start();
+    let cfg: InfluxDbConfig = serde_json::from_value(json!({
+        "url": vm.url(), "org": "o", "bucket": "b", "token": "t",
+    }))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dead = DeadLetterWriter::open(dir.path().join("dead.jsonl"), 1 << 20).unwrap();
+    let mut w = InfluxWriter::new(&cfg, "roundtrip_vm", dead).unwrap();
+    let mut data = Vec::new();
+    for (i, v) in TRICKY.iter().enumerate() {
+        let mut r = Reading::new("tricky", 1_700_000_000_000_000_000 + i as i64 * 1_000_000);
+        r.set_tag("device", format!("d{i}"));
+        r.set_tag("v", *v);
+        r.add_field("x", FieldValue::Float(i as f64 + 0.5));
+        lineproto::encode(&r, &mut data).unwrap();
+    }
+    let done = w.write(&data, &CancellationToken::new()).await.unwrap();
+    assert_eq!(done.lines_dead_lettered, 0);
+    let e = vm.wait_for_samples("tricky_x", TRICKY.len(), Duration::from_secs(30));
+    let mut got: Vec<(String, String)> = e
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["device"].as_str().unwrap().to_string(),
+                s["metric"]["v"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = TRICKY
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("d{i}"), v.to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
