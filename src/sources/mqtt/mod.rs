@@ -1,20 +1,448 @@
-//! MQTT source. (Stub: being written.)
+//! MQTT source: subscribes with QoS 1 on a persistent session, decodes each
+//! message with its subscription's profile, and hands the pipeline one
+//! [`SourceBatch`] per message carrying the message's PUBACK.
+//!
+//! Invariants:
+//! - A message is acknowledged only by its batch's [`Ack`], which the
+//!   pipeline fires after the readings (or the dead letter) are durable, in
+//!   receive order. Rejected messages travel the same way (empty readings,
+//!   one dead letter), so acks never overtake each other.
+//! - Acks are queued with `try_ack`, never awaited: awaiting the client from
+//!   inside the poll loop deadlocks when rumqttc's request channel is full.
+//!   An ack that cannot be queued, or belongs to an earlier connection
+//!   (a packet id is only meaningful on the connection that delivered it),
+//!   is dropped; the broker redelivers the message on the next session.
+//! - Subscriptions are sent on the first connection and whenever a ConnAck
+//!   says the broker has no session for us.
+//! - Back-pressure is waiting: the loop awaits `tx.send`, so the broker's
+//!   in-flight window bounds what is buffered.
+//! - After an error the loop sleeps a capped, jittered backoff before
+//!   polling again (rumqttc reconnects on the next poll, immediately).
 
 pub mod config;
+pub mod router;
+mod tls;
 
+use rumqttc::{
+    AsyncClient, ConnAck, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet,
+    Publish, QoS, StateError, SubAck, SubscribeFilter, SubscribeReasonCode, TlsConfiguration,
+    Transport,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn, Instrument};
 
-use crate::pipeline::SourceTx;
+use crate::backoff::Backoff;
+use crate::deadletter::DeadLetter;
+use crate::metrics::{self, Counter, Gauge};
+use crate::pipeline::{Ack, SourceBatch, SourceTx};
 use crate::profiles::ProfileSet;
+use config::{MqttConfig, MQTT_MAX_PACKET};
+use router::{rejected_counter, Router};
+
+/// Room in rumqttc's request channel: acks queue here while the loop waits
+/// on the pipeline, so it must exceed any broker in-flight window.
+const REQUEST_CAPACITY: usize = 10_000;
+/// How long shutdown keeps the connection to send the last acks.
+const ACK_GRACE: Duration = Duration::from_secs(5);
+/// We only send SUBSCRIBE, PUBACK and pings.
+const MAX_OUTGOING: usize = 1 << 20;
 
 /// Subscribes and forwards readings until `shutdown` is cancelled.
 pub async fn run(
-    _cfg: config::MqttConfig,
-    _profiles: Arc<ProfileSet>,
-    _tx: SourceTx,
+    cfg: MqttConfig,
+    profiles: Arc<ProfileSet>,
+    tx: SourceTx,
     shutdown: CancellationToken,
 ) {
-    shutdown.cancelled().await;
+    let span = tracing::info_span!("source", source = "mqtt", broker = %format!("{}:{}", cfg.host, cfg.port));
+    let router = Router::new(&cfg, &profiles);
+    Source::new(cfg, router)
+        .run(tx, shutdown)
+        .instrument(span)
+        .await
+}
+
+/// Builds the client options (reading the password and TLS files now).
+pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
+    if cfg.client_id.trim().is_empty() {
+        return Err("client_id must be set".into());
+    }
+    let mut o = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
+    if cfg.keep_alive.is_zero() || cfg.keep_alive >= Duration::from_secs(1) {
+        o.set_keep_alive(cfg.keep_alive);
+    }
+    o.set_clean_session(cfg.clean_session)
+        .set_manual_acks(true)
+        .set_inflight(cfg.inflight.max(1))
+        .set_request_channel_capacity(REQUEST_CAPACITY)
+        .set_max_packet_size(cfg.max_packet_bytes(), MAX_OUTGOING);
+    if let Some(user) = &cfg.username {
+        let pw = cfg.password()?;
+        o.set_credentials(user.clone(), pw.as_ref().map(|s| s.expose()).unwrap_or(""));
+    }
+    if let Some(t) = &cfg.tls {
+        let base = cfg.base_dir.get().cloned().unwrap_or_default();
+        let c = tls::client_config(t, &base).map_err(|(k, e)| format!("tls.{k}: {e}"))?;
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(c),
+        )));
+    }
+    Ok(o)
+}
+
+/// The size of a packet that rumqttc refused, from its error.
+fn refused_packet_size(e: &ConnectionError) -> Option<usize> {
+    match e {
+        ConnectionError::MqttState(StateError::Deserialization(
+            rumqttc::Error::PayloadSizeLimitExceeded(n),
+        )) => Some(*n),
+        _ => None,
+    }
+}
+
+struct Source {
+    cfg: MqttConfig,
+    router: Router,
+    connected: Gauge,
+    /// Bumped on every connect and disconnect; acks of older connections are stale.
+    generation: Arc<AtomicU64>,
+    /// Acks handed to the pipeline and not yet fired or dropped.
+    outstanding: Arc<AtomicUsize>,
+    /// Set when an ack could not be queued: the connection is restarted so
+    /// the broker redelivers instead of holding an in-flight slot forever.
+    ack_lost: Arc<AtomicBool>,
+    rejected: HashMap<&'static str, Counter>,
+    subscribed_once: bool,
+    need_subscribe: bool,
+    limit_raised: bool,
+}
+
+/// Decrements the outstanding-ack count when the ack is fired or dropped.
+struct Outstanding(Arc<AtomicUsize>);
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Source {
+    fn new(cfg: MqttConfig, router: Router) -> Source {
+        Source {
+            cfg,
+            router,
+            connected: metrics::gauge(
+                "mqtt_connected",
+                "1 while the MQTT source is connected to its broker.",
+                &[],
+            ),
+            generation: Arc::new(AtomicU64::new(0)),
+            outstanding: Arc::new(AtomicUsize::new(0)),
+            ack_lost: Arc::new(AtomicBool::new(false)),
+            rejected: HashMap::new(),
+            subscribed_once: false,
+            need_subscribe: false,
+            limit_raised: false,
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.cfg.reconnect_min, self.cfg.reconnect_max)
+    }
+
+    async fn run(mut self, tx: SourceTx, shutdown: CancellationToken) {
+        let mut backoff = self.backoff();
+        let opts = loop {
+            match options(&self.cfg) {
+                Ok(o) => break o,
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    error!(error = %e, retry_in = ?delay, "MQTT client cannot be configured; retrying.");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        };
+        info!(client_id = %self.cfg.client_id, subscriptions = self.router.routes.len(), "MQTT source starting.");
+        let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+        let errors = metrics::counter(
+            "mqtt_connection_errors_total",
+            "MQTT connection failures (each followed by a backoff and a reconnect).",
+            &[],
+        );
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                e = eventloop.poll() => e,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    backoff.reset();
+                    self.on_connect(&ack, &mut eventloop);
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let batch = self.batch(&client, p);
+                    tokio::select! {
+                        biased;
+                        // Not acknowledged: the broker redelivers it next session.
+                        _ = shutdown.cancelled() => break,
+                        r = tx.send(batch) => if r.is_err() {
+                            warn!("Pipeline closed; MQTT source stopping.");
+                            break;
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Packet::SubAck(s))) => self.on_suback(&s),
+                Ok(_) => {}
+                Err(e) => {
+                    self.on_disconnect();
+                    errors.inc();
+                    self.on_refused_packet(&e, &mut eventloop);
+                    let delay = backoff.next_delay();
+                    warn!(error = %e, retry_in = ?delay, "MQTT connection failed; reconnecting.");
+                    self.refresh_options(&mut eventloop);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+            if self.need_subscribe {
+                self.subscribe(&client);
+            }
+            if self.ack_lost.swap(false, Ordering::AcqRel) {
+                warn!("MQTT acknowledgement could not be queued; reconnecting so the broker redelivers.");
+                self.on_disconnect();
+                eventloop.clean();
+            }
+        }
+        drop(tx);
+        self.drain_acks(&client, &mut eventloop).await;
+    }
+
+    fn on_connect(&mut self, ack: &ConnAck, eventloop: &mut EventLoop) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.connected.set(1);
+        info!(session_present = ack.session_present, "MQTT connected.");
+        if !ack.session_present || !self.subscribed_once {
+            self.need_subscribe = true;
+        }
+        if self.limit_raised {
+            // This connection keeps the raised limit; later ones get the configured one.
+            eventloop
+                .mqtt_options
+                .set_max_packet_size(self.cfg.max_packet_bytes(), MAX_OUTGOING);
+            self.limit_raised = false;
+        }
+    }
+
+    fn on_disconnect(&mut self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.connected.set(0);
+    }
+
+    fn subscribe(&mut self, client: &AsyncClient) {
+        let filters: Vec<SubscribeFilter> = self
+            .router
+            .routes
+            .iter()
+            .map(|r| SubscribeFilter::new(r.filter.broker_filter().to_string(), qos(r.qos)))
+            .collect();
+        if filters.is_empty() {
+            self.need_subscribe = false;
+            return;
+        }
+        match client.try_subscribe_many(filters) {
+            Ok(()) => {
+                self.need_subscribe = false;
+                self.subscribed_once = true;
+                info!(count = self.router.routes.len(), "MQTT subscriptions sent.");
+            }
+            Err(e) => warn!(error = %e, "MQTT subscribe could not be queued; retrying."),
+        }
+    }
+
+    fn on_suback(&self, s: &SubAck) {
+        for (route, code) in self.router.routes.iter().zip(&s.return_codes) {
+            match code {
+                SubscribeReasonCode::Failure => {
+                    metrics::counter(
+                        "mqtt_subscriptions_refused_total",
+                        "Subscriptions the broker refused.",
+                        &[],
+                    )
+                    .inc();
+                    error!(filter = %route.filter, "MQTT subscription refused by the broker.");
+                }
+                SubscribeReasonCode::Success(q) => {
+                    debug!(filter = %route.filter, qos = ?q, "MQTT subscription granted.")
+                }
+            }
+        }
+    }
+
+    /// rumqttc fails the connection on a packet above its limit, and the
+    /// broker redelivers it on every reconnect. Raise the limit for the next
+    /// connection (up to a hard cap) so the message arrives, is rejected as
+    /// oversized and dead-lettered, and is acknowledged.
+    fn on_refused_packet(&mut self, e: &ConnectionError, eventloop: &mut EventLoop) {
+        let Some(n) = refused_packet_size(e) else {
+            return;
+        };
+        self.count_rejected("packet_too_large");
+        let cap = self
+            .cfg
+            .max_packet_bytes()
+            .saturating_mul(4)
+            .clamp(16 << 20, MQTT_MAX_PACKET);
+        if n < cap {
+            warn!(
+                bytes = n,
+                "MQTT packet above the limit; reconnecting with a raised limit to dead-letter it."
+            );
+            eventloop
+                .mqtt_options
+                .set_max_packet_size(n + 16, MAX_OUTGOING);
+            self.limit_raised = true;
+        } else {
+            error!(bytes = n, cap, "MQTT packet too large to receive; it will be redelivered forever. Set the broker's max_packet_size below max_payload_bytes.");
+        }
+    }
+
+    /// Re-reads the password and TLS files for the next connection.
+    fn refresh_options(&self, eventloop: &mut EventLoop) {
+        match options(&self.cfg) {
+            Ok(mut o) => {
+                o.set_max_packet_size(eventloop.mqtt_options.max_packet_size(), MAX_OUTGOING);
+                eventloop.mqtt_options = o;
+            }
+            Err(e) => {
+                warn!(error = %e, "MQTT client options could not be refreshed; keeping the previous ones.")
+            }
+        }
+    }
+
+    fn count_rejected(&mut self, reason: &'static str) -> u64 {
+        let c = self
+            .rejected
+            .entry(reason)
+            .or_insert_with(|| rejected_counter(reason));
+        c.inc();
+        c.get()
+    }
+
+    /// The batch for one message: readings or a dead letter, plus its ack.
+    fn batch(&mut self, client: &AsyncClient, p: Publish) -> SourceBatch {
+        let ack = self.ack_for(client, &p);
+        match self
+            .router
+            .handle(&p.topic, &p.payload, crate::model::now_ns())
+        {
+            Ok(readings) => SourceBatch {
+                readings,
+                dead: Vec::new(),
+                ack,
+            },
+            Err(rej) => {
+                let n = self.count_rejected(rej.reason);
+                // Logged in full at first, then sampled: a flood of bad
+                // messages must not flood the log; the counter has them all.
+                if n <= 10 || n.is_power_of_two() {
+                    warn!(topic = %p.topic, reason = rej.reason, error = %rej.detail, count = n, "MQTT message rejected.");
+                }
+                SourceBatch {
+                    readings: Vec::new(),
+                    dead: vec![DeadLetter::new(
+                        "mqtt",
+                        p.topic.as_str(),
+                        format!("{}: {}", rej.reason, rej.detail),
+                        &p.payload,
+                    )],
+                    ack,
+                }
+            }
+        }
+    }
+
+    fn ack_for(&self, client: &AsyncClient, p: &Publish) -> Option<Ack> {
+        if p.qos == QoS::AtMostOnce {
+            return None;
+        }
+        // Only qos and pkid matter to try_ack; do not keep the payload alive.
+        let mut publish = Publish::new("", p.qos, Vec::new());
+        publish.pkid = p.pkid;
+        let client = client.clone();
+        let gen = self.generation.load(Ordering::Acquire);
+        let current = self.generation.clone();
+        let lost = self.ack_lost.clone();
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        let guard = Outstanding(self.outstanding.clone());
+        Some(Ack::new(move || {
+            let _guard = guard;
+            if current.load(Ordering::Acquire) != gen {
+                metrics::counter(
+                    "mqtt_acks_stale_total",
+                    "Acks dropped because their connection is gone (the broker redelivers).",
+                    &[],
+                )
+                .inc();
+                return;
+            }
+            if let Err(e) = client.try_ack(&publish) {
+                metrics::counter(
+                    "mqtt_acks_failed_total",
+                    "Acks that could not be queued (the broker redelivers).",
+                    &[],
+                )
+                .inc();
+                warn!(error = %e, "MQTT acknowledgement could not be queued.");
+                lost.store(true, Ordering::Release);
+            }
+        }))
+    }
+
+    /// After shutdown: keep the connection while the pipeline stores what it
+    /// has and fires the acks, then disconnect (the DISCONNECT is queued
+    /// behind the acks, so seeing it go out means they went out).
+    async fn drain_acks(&mut self, client: &AsyncClient, eventloop: &mut EventLoop) {
+        let deadline = tokio::time::Instant::now() + ACK_GRACE;
+        let mut disconnecting = false;
+        while self.connected.get() == 1 {
+            if !disconnecting && self.outstanding.load(Ordering::Acquire) == 0 {
+                if client.try_disconnect().is_err() {
+                    break;
+                }
+                disconnecting = true;
+            }
+            match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+                Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        let left = self.outstanding.load(Ordering::Acquire);
+        if left > 0 {
+            warn!(
+                unacked = left,
+                "MQTT source stopped with messages unacknowledged; the broker redelivers them."
+            );
+        }
+        self.on_disconnect();
+        info!("MQTT source stopped.");
+    }
+}
+
+fn qos(q: u8) -> QoS {
+    match q {
+        0 => QoS::AtMostOnce,
+        2 => QoS::ExactlyOnce,
+        _ => QoS::AtLeastOnce,
+    }
 }
