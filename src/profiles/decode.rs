@@ -258,6 +258,13 @@ fn number(v: &Value) -> Result<f64, String> {
     }
 }
 
+/// Rounds a converted value to 15 significant digits, so that 123470.2 L
+/// is stored as 123.4702 m³ and not 123.47019999999999 (binary division
+/// noise); f64 holds 15.9 significant digits, so nothing real is lost.
+fn tidy(y: f64) -> f64 {
+    format!("{y:.14e}").parse().unwrap_or(y)
+}
+
 fn coerce(
     v: &Value,
     kind_: FieldType,
@@ -265,8 +272,12 @@ fn coerce(
     offset: f64,
     unit: Option<Unit>,
 ) -> Result<FieldValue, String> {
+    let identity = scale == 1.0 && offset == 0.0 && unit.map_or(true, |u| u.canonical() == u);
     let convert = |x: f64| {
-        let y = unit.unwrap_or(Unit::None).to_canonical(x * scale + offset);
+        let mut y = unit.unwrap_or(Unit::None).to_canonical(x * scale + offset);
+        if !identity {
+            y = tidy(y);
+        }
         if y.is_finite() {
             Ok(y)
         } else {

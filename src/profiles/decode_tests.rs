@@ -313,3 +313,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn converted_values_carry_no_binary_division_noise() {
+    let p = profile(
+        "water_meter",
+        json!({"fields": {"total_m3": {"path": "l", "unit": "L"}}}),
+    );
+    let rs = decode(&p, &no_tags(), &caps("w"), br#"{"l": 123470.2}"#, 1).unwrap();
+    assert_eq!(rs[0].field("total_m3"), Some(&FieldValue::Float(123.4702)));
+}
