@@ -19,17 +19,17 @@
 //! - After an error the loop sleeps a capped, jittered backoff before
 //!   polling again (rumqttc reconnects on the next poll, immediately).
 
+mod ack;
 pub mod config;
+mod options;
 pub mod router;
 mod tls;
 
 use rumqttc::{
-    AsyncClient, ConnAck, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet,
-    Publish, QoS, StateError, SubAck, SubscribeFilter, SubscribeReasonCode, TlsConfiguration,
-    Transport,
+    AsyncClient, ConnAck, ConnectionError, Event, EventLoop, Outgoing, Packet, Publish, SubAck,
+    SubscribeFilter, SubscribeReasonCode,
 };
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -38,18 +38,16 @@ use tracing::{debug, error, info, warn, Instrument};
 use crate::backoff::Backoff;
 use crate::deadletter::DeadLetter;
 use crate::metrics::{self, Counter, Gauge};
-use crate::pipeline::{Ack, SourceBatch, SourceTx};
+use crate::pipeline::{SourceBatch, SourceTx};
 use crate::profiles::ProfileSet;
+use ack::Acks;
 use config::{MqttConfig, MQTT_MAX_PACKET};
+pub use options::options;
+use options::{qos, refused_packet_size, MAX_OUTGOING, REQUEST_CAPACITY};
 use router::{rejected_counter, Router};
 
-/// Room in rumqttc's request channel: acks queue here while the loop waits
-/// on the pipeline, so it must exceed any broker in-flight window.
-const REQUEST_CAPACITY: usize = 10_000;
 /// How long shutdown keeps the connection to send the last acks.
 const ACK_GRACE: Duration = Duration::from_secs(5);
-/// We only send SUBSCRIBE, PUBACK and pings.
-const MAX_OUTGOING: usize = 1 << 20;
 
 /// Subscribes and forwards readings until `shutdown` is cancelled.
 pub async fn run(
@@ -66,68 +64,15 @@ pub async fn run(
         .await
 }
 
-/// Builds the client options (reading the password and TLS files now).
-pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
-    if cfg.client_id.trim().is_empty() {
-        return Err("client_id must be set".into());
-    }
-    let mut o = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
-    if cfg.keep_alive.is_zero() || cfg.keep_alive >= Duration::from_secs(1) {
-        o.set_keep_alive(cfg.keep_alive);
-    }
-    o.set_clean_session(cfg.clean_session)
-        .set_manual_acks(true)
-        .set_inflight(cfg.inflight.max(1))
-        .set_request_channel_capacity(REQUEST_CAPACITY)
-        .set_max_packet_size(cfg.max_packet_bytes(), MAX_OUTGOING);
-    if let Some(user) = &cfg.username {
-        let pw = cfg.password()?;
-        o.set_credentials(user.clone(), pw.as_ref().map(|s| s.expose()).unwrap_or(""));
-    }
-    if let Some(t) = &cfg.tls {
-        let base = cfg.base_dir.get().cloned().unwrap_or_default();
-        let c = tls::client_config(t, &base).map_err(|(k, e)| format!("tls.{k}: {e}"))?;
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(c),
-        )));
-    }
-    Ok(o)
-}
-
-/// The size of a packet that rumqttc refused, from its error.
-fn refused_packet_size(e: &ConnectionError) -> Option<usize> {
-    match e {
-        ConnectionError::MqttState(StateError::Deserialization(
-            rumqttc::Error::PayloadSizeLimitExceeded(n),
-        )) => Some(*n),
-        _ => None,
-    }
-}
-
 struct Source {
     cfg: MqttConfig,
     router: Router,
     connected: Gauge,
-    /// Bumped on every connect and disconnect; acks of older connections are stale.
-    generation: Arc<AtomicU64>,
-    /// Acks handed to the pipeline and not yet fired or dropped.
-    outstanding: Arc<AtomicUsize>,
-    /// Set when an ack could not be queued: the connection is restarted so
-    /// the broker redelivers instead of holding an in-flight slot forever.
-    ack_lost: Arc<AtomicBool>,
+    acks: Acks,
     rejected: HashMap<&'static str, Counter>,
     subscribed_once: bool,
     need_subscribe: bool,
     limit_raised: bool,
-}
-
-/// Decrements the outstanding-ack count when the ack is fired or dropped.
-struct Outstanding(Arc<AtomicUsize>);
-
-impl Drop for Outstanding {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl Source {
@@ -140,9 +85,7 @@ impl Source {
                 "1 while the MQTT source is connected to its broker.",
                 &[],
             ),
-            generation: Arc::new(AtomicU64::new(0)),
-            outstanding: Arc::new(AtomicUsize::new(0)),
-            ack_lost: Arc::new(AtomicBool::new(false)),
+            acks: Acks::default(),
             rejected: HashMap::new(),
             subscribed_once: false,
             need_subscribe: false,
@@ -217,7 +160,7 @@ impl Source {
             if self.need_subscribe {
                 self.subscribe(&client);
             }
-            if self.ack_lost.swap(false, Ordering::AcqRel) {
+            if self.acks.take_lost() {
                 warn!("MQTT acknowledgement could not be queued; reconnecting so the broker redelivers.");
                 self.on_disconnect();
                 eventloop.clean();
@@ -228,7 +171,7 @@ impl Source {
     }
 
     fn on_connect(&mut self, ack: &ConnAck, eventloop: &mut EventLoop) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.acks.new_connection();
         self.connected.set(1);
         info!(session_present = ack.session_present, "MQTT connected.");
         if !ack.session_present || !self.subscribed_once {
@@ -244,7 +187,7 @@ impl Source {
     }
 
     fn on_disconnect(&mut self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.acks.new_connection();
         self.connected.set(0);
     }
 
@@ -340,7 +283,7 @@ impl Source {
 
     /// The batch for one message: readings or a dead letter, plus its ack.
     fn batch(&mut self, client: &AsyncClient, p: Publish) -> SourceBatch {
-        let ack = self.ack_for(client, &p);
+        let ack = self.acks.ack_for(client, &p);
         match self
             .router
             .handle(&p.topic, &p.payload, crate::model::now_ns())
@@ -371,43 +314,6 @@ impl Source {
         }
     }
 
-    fn ack_for(&self, client: &AsyncClient, p: &Publish) -> Option<Ack> {
-        if p.qos == QoS::AtMostOnce {
-            return None;
-        }
-        // Only qos and pkid matter to try_ack; do not keep the payload alive.
-        let mut publish = Publish::new("", p.qos, Vec::new());
-        publish.pkid = p.pkid;
-        let client = client.clone();
-        let gen = self.generation.load(Ordering::Acquire);
-        let current = self.generation.clone();
-        let lost = self.ack_lost.clone();
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-        let guard = Outstanding(self.outstanding.clone());
-        Some(Ack::new(move || {
-            let _guard = guard;
-            if current.load(Ordering::Acquire) != gen {
-                metrics::counter(
-                    "mqtt_acks_stale_total",
-                    "Acks dropped because their connection is gone (the broker redelivers).",
-                    &[],
-                )
-                .inc();
-                return;
-            }
-            if let Err(e) = client.try_ack(&publish) {
-                metrics::counter(
-                    "mqtt_acks_failed_total",
-                    "Acks that could not be queued (the broker redelivers).",
-                    &[],
-                )
-                .inc();
-                warn!(error = %e, "MQTT acknowledgement could not be queued.");
-                lost.store(true, Ordering::Release);
-            }
-        }))
-    }
-
     /// After shutdown: keep the connection while the pipeline stores what it
     /// has and fires the acks, then disconnect (the DISCONNECT is queued
     /// behind the acks, so seeing it go out means they went out).
@@ -415,7 +321,7 @@ impl Source {
         let deadline = tokio::time::Instant::now() + ACK_GRACE;
         let mut disconnecting = false;
         while self.connected.get() == 1 {
-            if !disconnecting && self.outstanding.load(Ordering::Acquire) == 0 {
+            if !disconnecting && self.acks.outstanding() == 0 {
                 if client.try_disconnect().is_err() {
                     break;
                 }
@@ -427,7 +333,7 @@ impl Source {
                 Ok(Err(_)) | Err(_) => break,
             }
         }
-        let left = self.outstanding.load(Ordering::Acquire);
+        let left = self.acks.outstanding();
         if left > 0 {
             warn!(
                 unacked = left,
@@ -436,13 +342,5 @@ impl Source {
         }
         self.on_disconnect();
         info!("MQTT source stopped.");
-    }
-}
-
-fn qos(q: u8) -> QoS {
-    match q {
-        0 => QoS::AtMostOnce,
-        2 => QoS::ExactlyOnce,
-        _ => QoS::AtLeastOnce,
     }
 }
