@@ -68,6 +68,8 @@ struct Source {
     cfg: MqttConfig,
     router: Router,
     connected: Gauge,
+    /// Our own state (the gauge is process-wide).
+    is_connected: bool,
     acks: Acks,
     rejected: HashMap<&'static str, Counter>,
     subscribed_once: bool,
@@ -85,6 +87,7 @@ impl Source {
                 "1 while the MQTT source is connected to its broker.",
                 &[],
             ),
+            is_connected: false,
             acks: Acks::default(),
             rejected: HashMap::new(),
             subscribed_once: false,
@@ -173,6 +176,7 @@ impl Source {
     fn on_connect(&mut self, ack: &ConnAck, eventloop: &mut EventLoop) {
         self.acks.new_connection();
         self.connected.set(1);
+        self.is_connected = true;
         info!(session_present = ack.session_present, "MQTT connected.");
         if !ack.session_present || !self.subscribed_once {
             self.need_subscribe = true;
@@ -189,6 +193,7 @@ impl Source {
     fn on_disconnect(&mut self) {
         self.acks.new_connection();
         self.connected.set(0);
+        self.is_connected = false;
     }
 
     fn subscribe(&mut self, client: &AsyncClient) {
@@ -320,7 +325,7 @@ impl Source {
     async fn drain_acks(&mut self, client: &AsyncClient, eventloop: &mut EventLoop) {
         let deadline = tokio::time::Instant::now() + ACK_GRACE;
         let mut disconnecting = false;
-        while self.connected.get() == 1 {
+        while self.is_connected {
             if !disconnecting && self.acks.outstanding() == 0 {
                 if client.try_disconnect().is_err() {
                     break;
