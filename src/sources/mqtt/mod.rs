@@ -325,6 +325,7 @@ impl Source {
     async fn drain_acks(&mut self, client: &AsyncClient, eventloop: &mut EventLoop) {
         let deadline = tokio::time::Instant::now() + ACK_GRACE;
         let mut disconnecting = false;
+        // Without a connection the acks cannot be sent: the broker redelivers.
         while self.is_connected {
             if !disconnecting && self.acks.outstanding() == 0 {
                 if client.try_disconnect().is_err() {
@@ -335,7 +336,7 @@ impl Source {
             match tokio::time::timeout_at(deadline, eventloop.poll()).await {
                 Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => break,
                 Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(_) => break,
+                Ok(Err(_)) | Err(_) => self.is_connected = false,
             }
         }
         let left = self.acks.outstanding();
