@@ -369,3 +369,50 @@ async fn the_source_reconnects_when_the_broker_comes_back() {
     b.ack.unwrap().fire();
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_fired_after_shutdown_still_reach_the_broker() {
+    let broker = Mosquitto::start();
+    let mut run = Running::start(config(broker.port(), "gg-drain"));
+    let b = publish_until_received(&broker, &mut run, NOISE_TOPIC, &noise(90.0)).await;
+    // Sources stop first; the pipeline stores what it has and acks after.
+    run.stop.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    b.ack.unwrap().fire();
+    run.task.await.unwrap();
+
+    let mut run = Running::start(config(broker.port(), "gg-drain"));
+    broker.publish(NOISE_TOPIC, &noise(91.0), 1);
+    let next = run.next().await;
+    assert_eq!(
+        lines(&next),
+        ["noise,device=nl-7,site=c1 laeq=91,lamax=70 1764388800000000000"],
+        "90 was acknowledged during shutdown and must not come back"
+    );
+    next.ack.unwrap().fire();
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_pipeline_makes_the_source_wait_and_nothing_is_lost() {
+    let broker = Mosquitto::start();
+    let mut run = Running::start(config(broker.port(), "gg-slow"));
+    let b = publish_until_received(&broker, &mut run, NOISE_TOPIC, &noise(1.0)).await;
+    b.ack.unwrap().fire();
+    // Far more than the channel holds (16) while nobody reads.
+    for i in 0..60 {
+        broker.publish(NOISE_TOPIC, &noise(100.0 + i as f64), 1);
+    }
+    for i in 0..60 {
+        let b = run.next().await;
+        assert_eq!(
+            lines(&b),
+            [format!(
+                "noise,device=nl-7,site=c1 laeq={},lamax=70 1764388800000000000",
+                100 + i
+            )]
+        );
+        b.ack.unwrap().fire();
+    }
+    run.stop().await;
+}
