@@ -416,3 +416,30 @@ async fn a_slow_pipeline_makes_the_source_wait_and_nothing_is_lost() {
     }
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_sessions_split_the_stream_and_deliver_every_message_once() {
+    let broker = Mosquitto::start();
+    let mut cfg = config(broker.port(), "gg-shared");
+    cfg.sessions = 3;
+    let mut run = Running::start(cfg);
+    let b = publish_until_received(&broker, &mut run, NOISE_TOPIC, &noise(1.0)).await;
+    b.ack.unwrap().fire();
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..30 {
+        broker.publish(NOISE_TOPIC, &noise(200.0 + i as f64), 1);
+    }
+    while seen.len() < 30 {
+        let b = run.next().await;
+        let laeq = b.readings[0]
+            .field("laeq")
+            .and_then(|v| v.as_f64())
+            .unwrap();
+        if laeq >= 200.0 {
+            assert!(seen.insert(laeq as i64), "{laeq} delivered twice");
+        }
+        b.ack.unwrap().fire();
+    }
+    assert_eq!(seen, (200..230).collect());
+    run.stop().await;
+}

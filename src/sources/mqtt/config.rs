@@ -44,6 +44,9 @@ pub struct MqttConfig {
     #[serde(deserialize_with = "crate::config::duration")]
     pub reconnect_max: Duration,
     pub subscriptions: Vec<Subscription>,
+    /// Parallel sessions sharing every subscription (`$share/<share_group>/...`).
+    pub sessions: u16,
+    pub share_group: String,
     /// The config file's directory, recorded by `validate` (relative file
     /// paths resolve against it).
     #[serde(skip)]
@@ -67,6 +70,8 @@ impl Default for MqttConfig {
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
             subscriptions: Vec::new(),
+            sessions: 1,
+            share_group: "greengate".into(),
             base_dir: OnceLock::new(),
         }
     }
@@ -131,6 +136,26 @@ impl MqttConfig {
         }
     }
 
+    /// One config per session: itself when `sessions <= 1`; otherwise
+    /// client ids `<client_id>-<i>` and filters under `$share/<group>/`.
+    pub fn session_configs(&self) -> Vec<MqttConfig> {
+        if self.sessions <= 1 {
+            return vec![self.clone()];
+        }
+        (0..self.sessions)
+            .map(|i| {
+                let mut c = self.clone();
+                c.client_id = format!("{}-{i}", self.client_id);
+                for s in &mut c.subscriptions {
+                    if !s.filter.starts_with("$share/") {
+                        s.filter = format!("$share/{}/{}", self.share_group, s.filter);
+                    }
+                }
+                c
+            })
+            .collect()
+    }
+
     /// The largest packet rumqttc accepts: the payload limit plus room for
     /// the topic and header, so an oversized payload arrives whole and is
     /// dead-lettered instead of failing the connection.
@@ -177,6 +202,17 @@ impl Validate for MqttConfig {
             cx.problem(
                 join(path, "max_payload_bytes"),
                 format!("must be between 1024 and {MQTT_MAX_PACKET}"),
+            );
+        }
+        if !(1..=64).contains(&self.sessions) {
+            cx.problem(join(path, "sessions"), "must be 1..64");
+        }
+        if self.sessions > 1
+            && (self.share_group.is_empty() || self.share_group.contains(['/', '+', '#']))
+        {
+            cx.problem(
+                join(path, "share_group"),
+                "must be a non-empty name without '/', '+' or '#'",
             );
         }
         if self.inflight == 0 {

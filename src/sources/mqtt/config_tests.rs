@@ -111,3 +111,32 @@ fn subscriptions_must_name_a_loaded_mqtt_profile() {
         ]
     );
 }
+
+#[test]
+fn several_sessions_share_every_subscription_under_distinct_client_ids() {
+    let cfg = MqttConfig {
+        client_id: "gg".into(),
+        sessions: 2,
+        subscriptions: vec![
+            Subscription {
+                filter: "a/+device".into(),
+                profile: "p".into(),
+                ..Default::default()
+            },
+            Subscription {
+                filter: "$share/own/b".into(),
+                profile: "p".into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let s = cfg.session_configs();
+    assert_eq!(
+        s.iter().map(|c| c.client_id.as_str()).collect::<Vec<_>>(),
+        ["gg-0", "gg-1"]
+    );
+    assert_eq!(s[1].subscriptions[0].filter, "$share/greengate/a/+device");
+    assert_eq!(s[1].subscriptions[1].filter, "$share/own/b");
+    assert_eq!(MqttConfig { sessions: 1, ..cfg }.session_configs().len(), 1);
+}

@@ -50,6 +50,13 @@ use router::{rejected_counter, Router};
 const ACK_GRACE: Duration = Duration::from_secs(5);
 
 /// Subscribes and forwards readings until `shutdown` is cancelled.
+///
+/// With `sessions = N > 1` it runs N clients (`<client_id>-0` ..) that
+/// share each subscription as `$share/<share_group>/<filter>`: the broker
+/// spreads messages over them and each has its own in-flight window, so
+/// throughput is not capped by one session's window (MQTT 3.1.1 has no
+/// receive-maximum). Every session sends into the same `tx`; acks stay in
+/// receive order per session, which is what MQTT requires.
 pub async fn run(
     cfg: MqttConfig,
     profiles: Arc<ProfileSet>,
@@ -57,11 +64,23 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let span = tracing::info_span!("source", source = "mqtt", broker = %format!("{}:{}", cfg.host, cfg.port));
-    let router = Router::new(&cfg, &profiles);
-    Source::new(cfg, router)
-        .run(tx, shutdown)
-        .instrument(span)
-        .await
+    let sessions = cfg.session_configs();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in sessions {
+        let router = Router::new(&c, &profiles);
+        let session_span = tracing::info_span!(parent: &span, "session", client_id = %c.client_id);
+        tasks.spawn(
+            Source::new(c, router)
+                .run(tx.clone(), shutdown.clone())
+                .instrument(session_span),
+        );
+    }
+    drop(tx);
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r {
+            tracing::error!(parent: &span, error = %e, "MQTT session task failed.");
+        }
+    }
 }
 
 struct Source {
@@ -80,13 +99,13 @@ struct Source {
 impl Source {
     fn new(cfg: MqttConfig, router: Router) -> Source {
         Source {
-            cfg,
             router,
             connected: metrics::gauge(
                 "mqtt_connected",
-                "1 while the MQTT source is connected to its broker.",
-                &[],
+                "1 while the MQTT session is connected to its broker.",
+                &[("client_id", cfg.client_id.as_str())],
             ),
+            cfg,
             is_connected: false,
             acks: Acks::default(),
             rejected: HashMap::new(),
