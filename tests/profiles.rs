@@ -184,3 +184,75 @@ fn a_configured_profile_dir_that_is_missing_is_a_problem_but_the_default_is_not(
         .to_string()
         .starts_with("profiles.dirs[0]: cannot read"));
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[a-zA-Z0-9 :.+\\-TZ\n\"\\\\]{0,24}".prop_map(Value::String),
+            Just(Value::String("2025-11-29T12:00:00+08:00".into())),
+            Just(Value::String("ON".into())),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("LAeq".to_string()),
+                        Just("LAmax".to_string()),
+                        Just("readings".to_string()),
+                        Just("data".to_string()),
+                        Just("object".to_string()),
+                        Just("rxInfo".to_string()),
+                        Just("ts".to_string()),
+                        Just("time".to_string()),
+                        Just("totalL".to_string()),
+                        Just("event".to_string()),
+                        "[a-z]{1,6}",
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn cached() -> &'static ProfileSet {
+        static SET: std::sync::OnceLock<ProfileSet> = std::sync::OnceLock::new();
+        SET.get_or_init(shipped)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_json_never_panics_any_shipped_profile_and_every_reading_is_valid(v in json()) {
+            let set = cached();
+            let payload = serde_json::to_vec(&v).unwrap();
+            let caps = vec![("device".to_string(), "d".to_string())];
+            for p in set.profiles.values().filter(|p| p.mqtt.is_some()) {
+                if let Ok(rs) = decode(p, &BTreeMap::new(), &caps, &payload, RECEIVED_NS) {
+                    for r in rs {
+                        prop_assert!(r.validate().is_ok(), "{}: {:?}", p.name, r);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_any_shipped_profile(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let set = cached();
+            for p in set.profiles.values().filter(|p| p.mqtt.is_some()) {
+                let _ = decode(p, &BTreeMap::new(), &[], &bytes, RECEIVED_NS);
+            }
+        }
+    }
+}

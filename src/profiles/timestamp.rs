@@ -87,7 +87,10 @@ fn scale_float(x: f64, f: TimeFormat) -> Result<i64, String> {
     if ns.abs() >= 9.2e18 {
         return Err(format!("{x} {f:?} is out of range"));
     }
-    Ok((whole as i64) * f.ns_per_unit() + frac as i64)
+    (whole as i64)
+        .checked_mul(f.ns_per_unit())
+        .and_then(|w| w.checked_add(frac as i64))
+        .ok_or_else(|| format!("{x} {f:?} is out of range"))
 }
 
 /// Parses RFC 3339 text into nanoseconds since the epoch.
@@ -126,6 +129,20 @@ mod tests {
             to_ns(&json!("1764388800.5"), TimeFormat::S),
             Ok(T + 500_000_000)
         );
+    }
+
+    #[test]
+    fn extreme_floats_never_overflow() {
+        for x in [9.2e9, -9.2e9, 9.22e18, f64::MAX, f64::MIN_POSITIVE, -0.0] {
+            for f in [
+                TimeFormat::S,
+                TimeFormat::Ms,
+                TimeFormat::Us,
+                TimeFormat::Ns,
+            ] {
+                let _ = to_ns(&json!(x), f);
+            }
+        }
     }
 
     #[test]
