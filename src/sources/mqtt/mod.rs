@@ -169,6 +169,12 @@ impl Source {
                 Err(e) => {
                     self.on_disconnect();
                     errors.inc();
+                    if !self
+                        .forward_stranded(&client, &mut eventloop, &tx, &shutdown)
+                        .await
+                    {
+                        break;
+                    }
                     self.on_refused_packet(&e, &mut eventloop);
                     let delay = backoff.next_delay();
                     warn!(error = %e, retry_in = ?delay, "MQTT connection failed; reconnecting.");
@@ -186,10 +192,50 @@ impl Source {
                 warn!("MQTT acknowledgement could not be queued; reconnecting so the broker redelivers.");
                 self.on_disconnect();
                 eventloop.clean();
+                if !self
+                    .forward_stranded(&client, &mut eventloop, &tx, &shutdown)
+                    .await
+                {
+                    break;
+                }
             }
         }
         drop(tx);
         self.drain_acks(&client, &mut eventloop).await;
+    }
+
+    /// Messages rumqttc read before the connection failed stay queued in
+    /// its state and would be returned after the reconnect, when their
+    /// packet ids may name other messages. They are forwarded now without an
+    /// ack (stored, never acknowledged: the broker redelivers them if it
+    /// still has them, and duplicates are identical). Returns `false` when
+    /// the source must stop.
+    async fn forward_stranded(
+        &mut self,
+        client: &AsyncClient,
+        eventloop: &mut EventLoop,
+        tx: &SourceTx,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let stranded: Vec<Publish> = eventloop
+            .state
+            .events
+            .drain(..)
+            .filter_map(|e| match e {
+                Event::Incoming(Packet::Publish(p)) => Some(p),
+                _ => None,
+            })
+            .collect();
+        for p in stranded {
+            let mut batch = self.batch(client, p);
+            batch.ack = None;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return false,
+                r = tx.send(batch) => if r.is_err() { return false },
+            }
+        }
+        true
     }
 
     fn on_connect(&mut self, ack: &ConnAck, eventloop: &mut EventLoop) {
