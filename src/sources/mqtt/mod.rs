@@ -32,6 +32,7 @@ use rumqttc::{
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
@@ -141,6 +142,11 @@ impl Source {
             "MQTT connection failures (each followed by a backoff and a reconnect).",
             &[],
         );
+        let waits = metrics::counter(
+            "mqtt_pipeline_waits_total",
+            "Messages the MQTT source held because the pipeline channel was full.",
+            &[],
+        );
         loop {
             let event = tokio::select! {
                 biased;
@@ -153,14 +159,27 @@ impl Source {
                     self.on_connect(&ack, &mut eventloop);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let batch = self.batch(&client, p);
-                    tokio::select! {
-                        biased;
-                        // Not acknowledged: the broker redelivers it next session.
-                        _ = shutdown.cancelled() => break,
-                        r = tx.send(batch) => if r.is_err() {
+                    let full = match tx.try_send(self.batch(&client, p)) {
+                        Ok(()) => None,
+                        Err(TrySendError::Closed(_)) => {
                             warn!("Pipeline closed; MQTT source stopping.");
                             break;
+                        }
+                        // While we wait nothing is polled (no pings, no acks
+                        // sent): size the channel above the broker's
+                        // in-flight window so QoS 1 traffic never gets here.
+                        Err(TrySendError::Full(b)) => Some(b),
+                    };
+                    if let Some(batch) = full {
+                        waits.inc();
+                        tokio::select! {
+                            biased;
+                            // Not acknowledged: the broker redelivers it next session.
+                            _ = shutdown.cancelled() => break,
+                            r = tx.send(batch) => if r.is_err() {
+                                warn!("Pipeline closed; MQTT source stopping.");
+                                break;
+                            }
                         }
                     }
                 }
