@@ -212,4 +212,32 @@ mod tests {
             e.detail
         );
     }
+
+    #[test]
+    fn messages_are_counted_per_subscription_filter_not_per_topic() {
+        let mut set = ProfileSet::default();
+        set.profiles
+            .insert("n".into(), router().routes[0].profile.as_ref().clone());
+        let cfg = MqttConfig {
+            subscriptions: vec![Subscription {
+                filter: "counted/+device".into(),
+                profile: "n".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let r = Router::new(&cfg, &set);
+        for dev in ["d1", "d2", "d3"] {
+            r.handle(&format!("counted/{dev}"), br#"{"v": 1}"#, 1)
+                .unwrap();
+        }
+        let text = metrics::registry().render();
+        assert!(
+            text.contains(
+                r#"greengate_mqtt_messages_received_total{subscription="counted/+device"} 3"#
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("counted/d1"));
+    }
 }
