@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::config::{join, Check, CheckRefs, Secret, SecretSource, Tags, Validate};
+use crate::profiles::mqtt::Format;
 use crate::profiles::topic::TopicFilter;
 use crate::profiles::ProfileSet;
 
@@ -274,7 +275,25 @@ impl CheckRefs for MqttConfig {
                         s.profile
                     ),
                 ),
-                Some(_) => {}
+                Some(p) => {
+                    // Every reading needs a device tag: from a capture, the
+                    // subscription's tags, or the payload.
+                    let from_payload = p.mqtt.as_ref().is_some_and(|m| {
+                        m.format == Format::LineProtocol || m.tags.contains_key("device")
+                    });
+                    let captured = TopicFilter::parse(&s.filter)
+                        .map(|f| f.capture_names().any(|n| n == "device"))
+                        .unwrap_or(true);
+                    if !from_payload && !captured && !s.tags.0.contains_key("device") {
+                        cx.problem(
+                            format!("{}[{i}].filter", join(path, "subscriptions")),
+                            format!(
+                                "no device id: capture it (+device) or set tags.device; profile {:?} does not take it from the payload",
+                                s.profile
+                            ),
+                        );
+                    }
+                }
             }
         }
     }

@@ -140,3 +140,42 @@ fn several_sessions_share_every_subscription_under_distinct_client_ids() {
     assert_eq!(s[1].subscriptions[1].filter, "$share/own/b");
     assert_eq!(MqttConfig { sessions: 1, ..cfg }.session_configs().len(), 1);
 }
+
+#[test]
+fn a_subscription_that_cannot_yield_a_device_id_is_a_problem() {
+    let mut set = ProfileSet::default();
+    let mut cx = Check::new(".");
+    let m: crate::profiles::MqttProfile = parse_value(
+        serde_json::json!({"fields": {"laeq": {"path": "v"}}}),
+        "p",
+        &mut cx,
+    )
+    .unwrap();
+    set.profiles.insert(
+        "n".into(),
+        crate::profiles::Profile {
+            name: "n".into(),
+            class: "noise".into(),
+            mqtt: Some(m),
+            ..Default::default()
+        },
+    );
+    let sub = |filter: &str| Subscription {
+        filter: filter.into(),
+        profile: "n".into(),
+        ..Default::default()
+    };
+    let mut tagged = sub("x/y");
+    tagged.tags.0.insert("device".into(), "fixed".into());
+    let cfg = MqttConfig {
+        subscriptions: vec![sub("a/+device/up"), sub("b/+/up"), tagged],
+        ..Default::default()
+    };
+    cfg.check_refs("sources.mqtt", &set, &mut cx);
+    let probs: Vec<String> = cx.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(probs.len(), 1, "{probs:?}");
+    assert!(
+        probs[0].starts_with("sources.mqtt.subscriptions[1].filter: no device id"),
+        "{probs:?}"
+    );
+}
