@@ -90,6 +90,13 @@ pub fn decode(
     let readings = match mqtt.format {
         Format::LineProtocol => {
             let mut rs = lineproto::parse_lines(text, received_ns)?;
+            if rs.is_empty() {
+                return Err(lineproto::ParseError {
+                    at: 0,
+                    reason: "payload has no lines".into(),
+                }
+                .into());
+            }
             for r in &mut rs {
                 // The line's own tags win over enrichment.
                 for (k, v) in &base.tags {

@@ -267,6 +267,11 @@ fn line_protocol_passes_through_with_enrichment_that_never_overrides() {
     );
     let e = decode(&p, &no_tags(), &caps, b"env temp=", 9).unwrap_err();
     assert_eq!(e.reason(), "invalid_line_protocol");
+    let e = decode(&p, &no_tags(), &caps, b"# only a comment\n", 9).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "line protocol at byte 0: payload has no lines"
+    );
 }
 
 #[test]
