@@ -134,6 +134,7 @@ impl Source {
             }
         };
         info!(client_id = %self.cfg.client_id, subscriptions = self.router.routes.len(), "MQTT source starting.");
+        self.set_ready(false);
         let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
         let errors = metrics::counter(
             "mqtt_connection_errors_total",

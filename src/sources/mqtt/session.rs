@@ -19,6 +19,8 @@ impl Source {
         info!(session_present = ack.session_present, "MQTT connected.");
         if !ack.session_present || !self.subscribed_once {
             self.need_subscribe = true;
+        } else {
+            self.set_ready(true);
         }
         if self.limit_raised {
             // This connection keeps the raised limit; later ones get the configured one.
@@ -33,6 +35,12 @@ impl Source {
         self.acks.new_connection();
         self.connected.set(0);
         self.is_connected = false;
+        self.set_ready(false);
+    }
+
+    /// `/readyz` component `mqtt:<client id>`.
+    pub(super) fn set_ready(&self, ready: bool) {
+        crate::http::set_ready(&format!("mqtt:{}", self.cfg.client_id), ready);
     }
 
     pub(super) fn subscribe(&mut self, client: &AsyncClient) {
@@ -73,6 +81,9 @@ impl Source {
                 }
             }
         }
+        // Ready once the broker has confirmed the subscriptions: from now on
+        // nothing published to them is missed.
+        self.set_ready(true);
     }
 
     /// rumqttc fails the connection on a packet above its limit, and the
