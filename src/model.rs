@@ -12,6 +12,11 @@
 //!   newline or carriage return; tag values likewise (empty tag values are
 //!   dropped, as InfluxDB does);
 //! - there is at least one field, and no float field is NaN or infinite;
+//! - no name or tag value has a backslash at its end or right before a
+//!   backslash, comma, space, equals sign or double quote, and the
+//!   measurement does not start with `#` or a tab: line protocol cannot
+//!   carry these exactly (InfluxDB rejects the line, changes the name, or
+//!   takes it for a comment);
 //! - tags are sorted by key with no duplicates (line protocol's canonical
 //!   order, which keeps InfluxDB's series index cheap).
 
@@ -64,6 +69,23 @@ pub enum ReadingError {
     Newline(&'static str, String),
     #[error("field {0:?} is not a finite number")]
     NotFinite(String),
+    #[error("{0} {1:?} cannot be written as line protocol exactly (a backslash at its end or before a backslash, comma, space, equals sign or double quote; or a measurement starting with '#' or a tab)")]
+    Unrepresentable(&'static str, String),
+}
+
+/// Whether line protocol can carry `s` as a name or tag value. InfluxDB 1.x
+/// unescapes differently per element (`\=` and `\"` lose their backslash in
+/// a measurement or field key but not in a tag), so a backslash is accepted
+/// only before a character no element escapes, never at the end.
+fn representable(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.iter().enumerate().any(|(i, c)| {
+        *c == b'\\'
+            && match b.get(i + 1) {
+                None => true,
+                Some(n) => b"\\,= \"".contains(n),
+            }
+    })
 }
 
 fn has_newline(s: &str) -> bool {
@@ -129,6 +151,17 @@ impl Reading {
                 self.measurement.clone(),
             ));
         }
+        // A line starting with '#' is a comment; leading tabs are skipped.
+        let first = self.measurement.bytes().next().unwrap_or(b' ');
+        if first == b'#'
+            || (first != b' ' && first.is_ascii_whitespace())
+            || !representable(&self.measurement)
+        {
+            return Err(ReadingError::Unrepresentable(
+                "measurement",
+                self.measurement.clone(),
+            ));
+        }
         if self.fields.is_empty() {
             return Err(ReadingError::NoFields);
         }
@@ -139,6 +172,9 @@ impl Reading {
             if has_newline(k) || has_newline(v) {
                 return Err(ReadingError::Newline("tag", k.clone()));
             }
+            if !representable(k) || !representable(v) {
+                return Err(ReadingError::Unrepresentable("tag", format!("{k}={v}")));
+            }
         }
         for (k, v) in &self.fields {
             if k.is_empty() {
@@ -146,6 +182,9 @@ impl Reading {
             }
             if has_newline(k) {
                 return Err(ReadingError::Newline("field key", k.clone()));
+            }
+            if !representable(k) {
+                return Err(ReadingError::Unrepresentable("field key", k.clone()));
             }
             match v {
                 FieldValue::Float(f) if !f.is_finite() => {

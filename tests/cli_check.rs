@@ -9,7 +9,8 @@ fn check(config: &std::path::Path) -> (i32, String) {
         .arg(config)
         .output()
         .expect("run greengate");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -31,7 +32,11 @@ fn check_reports_three_mistakes_at_once_and_exits_64() {
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, bad).unwrap();
     // Profiles are referenced relative to the config file.
-    std::os::unix::fs::symlink(std::fs::canonicalize("config/devices").unwrap(), dir.path().join("devices")).unwrap();
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize("config/devices").unwrap(),
+        dir.path().join("devices"),
+    )
+    .unwrap();
     let (code, text) = check(&path);
     assert_eq!(code, 64, "{text}");
     assert!(text.contains("site.comunity: unknown key"), "{text}");

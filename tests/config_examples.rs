@@ -17,7 +17,10 @@ fn toml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 fn every_shipped_main_config_is_valid() {
     let mut files = Vec::new();
     toml_files(std::path::Path::new("config"), &mut files);
-    let mains: Vec<_> = files.iter().filter(|p| p.parent() == Some(std::path::Path::new("config"))).collect();
+    let mains: Vec<_> = files
+        .iter()
+        .filter(|p| p.parent() == Some(std::path::Path::new("config")))
+        .collect();
     assert!(!mains.is_empty());
     for f in mains {
         if let Err(p) = Config::load(f) {
@@ -28,11 +31,19 @@ fn every_shipped_main_config_is_valid() {
 
 #[test]
 fn every_shipped_device_profile_is_loaded_by_the_example_config() {
-    let cfg = Config::load(std::path::Path::new("config/greengate.example.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let cfg = Config::load(std::path::Path::new("config/greengate.example.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
     let mut files = Vec::new();
     toml_files(std::path::Path::new("config/devices"), &mut files);
-    assert!(files.len() >= 5, "expected a profile per device class, found {files:?}");
-    assert_eq!(cfg.profile_set.profiles.len(), files.len(), "each file under config/devices is one profile");
+    assert!(
+        files.len() >= 5,
+        "expected a profile per device class, found {files:?}"
+    );
+    assert_eq!(
+        cfg.profile_set.profiles.len(),
+        files.len(),
+        "each file under config/devices is one profile"
+    );
 }
 
 #[test]
@@ -42,5 +53,8 @@ fn environment_overrides_scalars() {
     std::env::set_var("GREENGATE__SITE__COMMUNITY_ID", "from-env");
     let cfg = Config::load(std::path::Path::new("config/greengate.example.toml"));
     std::env::remove_var("GREENGATE__SITE__COMMUNITY_ID");
-    assert_eq!(cfg.unwrap_or_else(|p| panic!("{p}")).site.community_id, "from-env");
+    assert_eq!(
+        cfg.unwrap_or_else(|p| panic!("{p}")).site.community_id,
+        "from-env"
+    );
 }

@@ -176,10 +176,32 @@ impl Config {
         let outbox = config::section(&mut s, "outbox", &mut cx);
         let dead_letter = config::section(&mut s, "dead_letter", &mut cx);
         let profiles = config::section(&mut s, "profiles", &mut cx);
-        let devices = config::section(&mut s, "devices", &mut cx);
+        let devices: Option<Devices> = config::section(&mut s, "devices", &mut cx);
         let sources = config::section(&mut s, "sources", &mut cx);
         let sinks = config::section(&mut s, "sinks", &mut cx);
         let indicators = config::section(&mut s, "indicators", &mut cx);
+        // Validate every section that parsed, so one broken section does not
+        // hide the problems of the others.
+        validate_opt(&site, "site", &mut cx);
+        validate_opt(&log, "log", &mut cx);
+        validate_opt(&outbox, "outbox", &mut cx);
+        validate_opt(&dead_letter, "dead_letter", &mut cx);
+        validate_opt(&profiles, "profiles", &mut cx);
+        validate_opt(&sources, "sources", &mut cx);
+        validate_opt(&sinks, "sinks", &mut cx);
+        validate_opt(&indicators, "indicators", &mut cx);
+        // Profiles are loaded (and their files checked) whatever else failed.
+        let profile_set = Arc::new(
+            profiles
+                .as_ref()
+                .map(|p| ProfileSet::load(p, &mut cx))
+                .unwrap_or_default(),
+        );
+        if let Some(devices) = &devices {
+            for (id, d) in devices {
+                d.validate(&join("devices", id), &mut cx);
+            }
+        }
         let (
             Some(site),
             Some(log),
@@ -204,10 +226,8 @@ impl Config {
             indicators,
         )
         else {
-            // Validate what did parse, so every problem is reported at once.
             return Err(Problems(cx.problems().to_vec()));
         };
-        let profile_set = Arc::new(ProfileSet::load(&profiles, &mut cx));
         let c = Config {
             site,
             log,
@@ -222,7 +242,7 @@ impl Config {
             base_dir: base_dir.to_path_buf(),
             profile_set,
         };
-        c.validate("", &mut cx);
+        c.check_cross_references(&mut cx);
         cx.into_result().map(|()| c)
     }
 
@@ -236,17 +256,16 @@ impl Config {
     }
 }
 
-impl Validate for Config {
-    fn validate(&self, _path: &str, cx: &mut Check) {
-        self.site.validate("site", cx);
-        self.log.validate("log", cx);
-        self.outbox.validate("outbox", cx);
-        self.dead_letter.validate("dead_letter", cx);
-        self.profiles.validate("profiles", cx);
-        for (id, d) in &self.devices {
-            d.validate(&join("devices", id), cx);
-        }
-        self.sources.validate("sources", cx);
+fn validate_opt<T: Validate>(t: &Option<T>, path: &str, cx: &mut Check) {
+    if let Some(t) = t {
+        t.validate(path, cx);
+    }
+}
+
+impl Config {
+    /// Checks that need more than one section: profile references, and
+    /// that something is configured to read and to write.
+    fn check_cross_references(&self, cx: &mut Check) {
         if let Some(m) = &self.sources.mqtt {
             m.check_refs("sources.mqtt", &self.profile_set, cx);
         }
@@ -263,8 +282,6 @@ impl Validate for Config {
                 }
             }
         }
-        self.sinks.validate("sinks", cx);
-        self.indicators.validate("indicators", cx);
         if self.sources.mqtt.is_none() && self.sources.modbus.is_none() {
             cx.problem(
                 "sources",
@@ -274,5 +291,63 @@ impl Validate for Config {
         if self.sinks.influxdb.is_none() {
             cx.problem("sinks", "no sink configured: add [sinks.influxdb]");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn problems(v: serde_json::Value) -> Vec<String> {
+        match Config::from_value(v, Path::new(".")) {
+            Ok(_) => vec![],
+            Err(p) => p.0.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_their_full_path() {
+        let p = problems(json!({
+            "site": {"community_id": "c", "colour": "green"},
+            "devices": {"n1": {"tagz": {"a": "b"}}},
+            "nonsense": 1,
+        }));
+        assert!(p.contains(&"site.colour: unknown key".to_string()), "{p:?}");
+        assert!(
+            p.contains(&"devices.n1.tagz: unknown key".to_string()),
+            "{p:?}"
+        );
+        assert!(p.contains(&"nonsense: unknown key".to_string()), "{p:?}");
+    }
+
+    #[test]
+    fn a_type_error_in_one_section_does_not_hide_problems_in_others() {
+        let p = problems(json!({
+            "site": {"community_id": "c"},
+            "http": {"listen": "not an address"},
+            "log": {"format": "xml"},
+        }));
+        assert!(p.iter().any(|s| s.starts_with("http.listen: ")), "{p:?}");
+        assert!(p.iter().any(|s| s.starts_with("log.format: ")), "{p:?}");
+    }
+
+    #[test]
+    fn semantic_problems_are_all_reported() {
+        let p = problems(json!({
+            "site": {"community_id": "", "utc_offset": "UTC+8"},
+            "log": {"level": "loud=="},
+        }));
+        assert!(
+            p.iter().any(|s| s.starts_with("site.community_id: ")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|s| s.starts_with("site.utc_offset: ")),
+            "{p:?}"
+        );
+        assert!(p.iter().any(|s| s.starts_with("log.level: ")), "{p:?}");
+        assert!(p.iter().any(|s| s.starts_with("sources: ")), "{p:?}");
+        assert!(p.iter().any(|s| s.starts_with("sinks: ")), "{p:?}");
     }
 }

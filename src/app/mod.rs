@@ -61,7 +61,8 @@ pub async fn start(
     let mut writers = Vec::new();
     let mut sink_tasks = Vec::new();
     let sink_stop = CancellationToken::new();
-    if let Some(influx) = cfg.sinks.influxdb.clone() {
+    if let Some(mut influx) = cfg.sinks.influxdb.clone() {
+        influx.rebase(&cfg.base_dir);
         let dir = cfg.resolve(&cfg.outbox.dir).join("influxdb");
         let (w, r) = outbox::open(&dir, &cfg.outbox)
             .with_context(|| format!("outbox.dir: cannot open {}", dir.display()))?;

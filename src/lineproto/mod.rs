@@ -7,7 +7,13 @@
 //! - string field values: double quote and backslash, inside double quotes.
 //!
 //! Newlines are not representable in any element; [`Reading::validate`]
-//! rejects them before encoding, and the encoder refuses them too. Floats
+//! rejects them before encoding, and the encoder refuses them too. Neither is
+//! a backslash at the end of a name or tag value or right before a character
+//! escaped in any element (InfluxDB reads `\\` as two backslashes, so `a\`
+//! has no encoding, and it unescapes `\=` and `\"` in some elements but not
+//! in others), nor a measurement starting with `#` (a comment line) or a tab
+//! (skipped): [`Reading::validate`] refuses those as `Unrepresentable`, so a
+//! line never reaches a store that would reject it or store another name. An empty tag value is left out (no tag). Floats
 //! that are NaN or infinite are refused: InfluxDB rejects the whole line.
 //! Integers carry the `i` suffix, unsigned the `u` suffix (InfluxDB 1.x and
 //! VictoriaMetrics do not all read `u`, so sources store unsigned counters as
@@ -28,6 +34,10 @@ pub fn encode(r: &Reading, out: &mut Vec<u8>) -> Result<(), ReadingError> {
     let start = out.len();
     escape_into(out, &r.measurement, b", ");
     for (k, v) in &r.tags {
+        // InfluxDB has no empty tag values: an empty one means "no such tag".
+        if v.is_empty() {
+            continue;
+        }
         out.push(b',');
         escape_into(out, k, b",= ");
         out.push(b'=');
@@ -142,6 +152,45 @@ mod tests {
         let mut out = b"keep".to_vec();
         assert!(encode(&r, &mut out).is_err());
         assert_eq!(out, b"keep");
+    }
+
+    #[test]
+    fn unrepresentable_backslashes_are_refused_not_mangled() {
+        for (meas, tag, field) in [
+            ("m\\", "v", "f"),
+            ("#m", "v", "f"),
+            ("m", "v\\", "f"),
+            ("m", "a\\,b", "f"),
+            ("m", "v", "f\\"),
+            ("m", "v", "f\\=x"),
+            ("m", "a\\\\b", "f"),
+            ("m", "v", "f\\\"q"),
+            ("\tm", "v", "f"),
+        ] {
+            let mut r = Reading::new(meas, 1);
+            r.set_tag("t", tag);
+            r.add_field(field, FieldValue::Int(1));
+            assert!(
+                matches!(
+                    encode(&r, &mut Vec::new()),
+                    Err(ReadingError::Unrepresentable(..))
+                ),
+                "{meas} {tag} {field}"
+            );
+        }
+        let mut r = Reading::new("m\\x", 1);
+        r.set_tag("t", "a\\b\tc");
+        r.add_field("f", FieldValue::Str("ends in \\".into()));
+        assert_eq!(to_line(&r).unwrap(), "m\\x,t=a\\b\tc f=\"ends in \\\\\" 1");
+    }
+
+    #[test]
+    fn empty_tag_values_are_left_out() {
+        let mut r = Reading::new("m", 1);
+        r.tags.push(("a".into(), String::new()));
+        r.tags.push(("b".into(), "x".into()));
+        r.add_field("f", FieldValue::Int(1));
+        assert_eq!(to_line(&r).unwrap(), "m,b=x f=1i 1");
     }
 
     #[test]

@@ -1,17 +1,304 @@
-//! Settings for this module. (Stub: being written.)
+//! `[sources.mqtt]`: the broker connection and the subscriptions.
+//!
+//! Validation checks everything a connection would trip on later: the
+//! client id, every topic filter (with its captures), the password file and
+//! the TLS files (read and parsed as PEM), and the limits. It also records
+//! the config file's directory so the runtime can re-read the password and
+//! TLS files at every reconnect (certificate rotation without a restart).
 
 use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
 
-use crate::config::{Check, Validate};
+use crate::config::{join, Check, CheckRefs, Secret, SecretSource, Tags, Validate};
+use crate::profiles::mqtt::Format;
+use crate::profiles::topic::TopicFilter;
+use crate::profiles::ProfileSet;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Largest payload MQTT can carry (remaining length limit).
+pub const MQTT_MAX_PACKET: usize = 268_435_455;
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct MqttConfig {}
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    /// Fixed client id: the broker keeps the session (queued QoS 1
+    /// messages) under it while greengate is away.
+    pub client_id: String,
+    /// Keep `false`: a persistent session is what makes QoS 1 lossless.
+    pub clean_session: bool,
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub keep_alive: Duration,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub tls: Option<TlsConfig>,
+    /// Larger messages are rejected and dead-lettered.
+    pub max_payload_bytes: usize,
+    /// Outgoing in-flight window of the client (rumqttc `inflight`); the
+    /// incoming window is the broker's `max_inflight_messages` in MQTT 3.1.1.
+    pub inflight: u16,
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub reconnect_min: Duration,
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub reconnect_max: Duration,
+    pub subscriptions: Vec<Subscription>,
+    /// Parallel sessions sharing every subscription (`$share/<share_group>/...`).
+    pub sessions: u16,
+    pub share_group: String,
+    /// The config file's directory, recorded by `validate` (relative file
+    /// paths resolve against it).
+    #[serde(skip)]
+    pub base_dir: OnceLock<PathBuf>,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            host: "127.0.0.1".into(),
+            port: 1883,
+            client_id: String::new(),
+            clean_session: false,
+            keep_alive: Duration::from_secs(30),
+            username: None,
+            password: None,
+            password_file: None,
+            tls: None,
+            max_payload_bytes: 256 * 1024,
+            inflight: 100,
+            reconnect_min: Duration::from_millis(500),
+            reconnect_max: Duration::from_secs(30),
+            subscriptions: Vec::new(),
+            sessions: 1,
+            share_group: "greengate".into(),
+            base_dir: OnceLock::new(),
+        }
+    }
+}
+
+/// `tls = { ca_file = "...", client_cert_file = "...", client_key_file = "..." }`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TlsConfig {
+    /// PEM file of the CA(s) that signed the broker's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain and key, for brokers that require them.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// `[[sources.mqtt.subscriptions]]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Subscription {
+    /// Topic filter with named captures: `community/+site/noise/+device/up`.
+    pub filter: String,
+    /// The device profile (with an `[mqtt]` table) that decodes its messages.
+    pub profile: String,
+    pub qos: u8,
+    /// Static tags added to every reading from this subscription.
+    pub tags: Tags,
+}
+
+impl Default for Subscription {
+    fn default() -> Self {
+        Subscription {
+            filter: String::new(),
+            profile: String::new(),
+            qos: 1,
+            tags: Tags::default(),
+        }
+    }
+}
+
+impl MqttConfig {
+    /// A path from the config resolved against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        match self.base_dir.get() {
+            Some(b) if p.is_relative() => b.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    /// The password, read now (from the file if configured).
+    pub fn password(&self) -> Result<Option<Secret>, String> {
+        let mut cx = Check::new(self.base_dir.get().cloned().unwrap_or_default());
+        let s = SecretSource {
+            key: "password",
+            value: &self.password,
+            file: &self.password_file,
+        }
+        .resolve("", &mut cx);
+        match cx.problems().first() {
+            Some(p) => Err(p.message.clone()),
+            None => Ok(s),
+        }
+    }
+
+    /// One config per session: itself when `sessions <= 1`; otherwise
+    /// client ids `<client_id>-<i>` and filters under `$share/<group>/`.
+    pub fn session_configs(&self) -> Vec<MqttConfig> {
+        if self.sessions <= 1 {
+            return vec![self.clone()];
+        }
+        (0..self.sessions)
+            .map(|i| {
+                let mut c = self.clone();
+                c.client_id = format!("{}-{i}", self.client_id);
+                for s in &mut c.subscriptions {
+                    if !s.filter.starts_with("$share/") {
+                        s.filter = format!("$share/{}/{}", self.share_group, s.filter);
+                    }
+                }
+                c
+            })
+            .collect()
+    }
+
+    /// The largest packet rumqttc accepts: the payload limit plus room for
+    /// the topic and header, so an oversized payload arrives whole and is
+    /// dead-lettered instead of failing the connection.
+    pub fn max_packet_bytes(&self) -> usize {
+        self.max_payload_bytes
+            .saturating_add(64 * 1024 + 16)
+            .min(MQTT_MAX_PACKET)
+    }
+}
 
 impl Validate for MqttConfig {
-    fn validate(&self, _path: &str, _cx: &mut Check) {}
+    fn validate(&self, path: &str, cx: &mut Check) {
+        let _ = self.base_dir.set(cx.base_dir().to_path_buf());
+        if self.host.trim().is_empty() {
+            cx.problem(join(path, "host"), "must be set");
+        }
+        if self.port == 0 {
+            cx.problem(join(path, "port"), "must be 1..65535");
+        }
+        if self.client_id.trim().is_empty() {
+            cx.problem(
+                join(path, "client_id"),
+                "must be set: a fixed id keeps the broker session across restarts",
+            );
+        }
+        if !self.keep_alive.is_zero() && self.keep_alive < Duration::from_secs(1) {
+            cx.problem(join(path, "keep_alive"), "must be 0 (off) or at least 1s");
+        }
+        if self.password.is_some() && self.username.is_none()
+            || self.password_file.is_some() && self.username.is_none()
+        {
+            cx.problem(join(path, "username"), "a password needs a username");
+        }
+        SecretSource {
+            key: "password",
+            value: &self.password,
+            file: &self.password_file,
+        }
+        .resolve(path, cx);
+        if let Some(t) = &self.tls {
+            t.validate(&join(path, "tls"), cx);
+        }
+        if !(1024..=MQTT_MAX_PACKET).contains(&self.max_payload_bytes) {
+            cx.problem(
+                join(path, "max_payload_bytes"),
+                format!("must be between 1024 and {MQTT_MAX_PACKET}"),
+            );
+        }
+        if !(1..=64).contains(&self.sessions) {
+            cx.problem(join(path, "sessions"), "must be 1..64");
+        }
+        if self.sessions > 1
+            && (self.share_group.is_empty() || self.share_group.contains(['/', '+', '#']))
+        {
+            cx.problem(
+                join(path, "share_group"),
+                "must be a non-empty name without '/', '+' or '#'",
+            );
+        }
+        if self.inflight == 0 {
+            cx.problem(join(path, "inflight"), "must be at least 1");
+        }
+        if self.reconnect_min.is_zero() {
+            cx.problem(join(path, "reconnect_min"), "must be more than 0");
+        }
+        if self.reconnect_max < self.reconnect_min {
+            cx.problem(
+                join(path, "reconnect_max"),
+                "must be at least reconnect_min",
+            );
+        }
+        if self.subscriptions.is_empty() {
+            cx.problem(
+                join(path, "subscriptions"),
+                "at least one [[sources.mqtt.subscriptions]] is needed",
+            );
+        }
+        for (i, s) in self.subscriptions.iter().enumerate() {
+            let sp = format!("{}[{i}]", join(path, "subscriptions"));
+            if let Err(e) = TopicFilter::parse(&s.filter) {
+                cx.problem(join(&sp, "filter"), e);
+            }
+            if s.qos > 2 {
+                cx.problem(join(&sp, "qos"), "must be 0, 1 or 2 (1 recommended)");
+            }
+            if s.profile.is_empty() {
+                cx.problem(join(&sp, "profile"), "must name an MQTT device profile");
+            }
+            s.tags.validate(&join(&sp, "tags"), cx);
+        }
+    }
 }
 
-impl crate::config::CheckRefs for MqttConfig {
-    fn check_refs(&self, _path: &str, _profiles: &crate::profiles::ProfileSet, _cx: &mut Check) {}
+impl Validate for TlsConfig {
+    fn validate(&self, path: &str, cx: &mut Check) {
+        let base = cx.base_dir().to_path_buf();
+        if let Err((key, e)) = super::tls::client_config(self, &base) {
+            cx.problem(join(path, key), e);
+        }
+    }
 }
+
+impl CheckRefs for MqttConfig {
+    fn check_refs(&self, path: &str, profiles: &ProfileSet, cx: &mut Check) {
+        for (i, s) in self.subscriptions.iter().enumerate() {
+            if s.profile.is_empty() {
+                continue;
+            }
+            let at = format!("{}[{i}].profile", join(path, "subscriptions"));
+            match profiles.get(&s.profile) {
+                None => cx.problem(at, format!("no profile named {:?} is loaded", s.profile)),
+                Some(p) if p.mqtt.is_none() => cx.problem(
+                    at,
+                    format!(
+                        "profile {:?} has no [mqtt] table (it is not an MQTT profile)",
+                        s.profile
+                    ),
+                ),
+                Some(p) => {
+                    // Every reading needs a device tag: from a capture, the
+                    // subscription's tags, or the payload.
+                    let from_payload = p.mqtt.as_ref().is_some_and(|m| {
+                        m.format == Format::LineProtocol || m.tags.contains_key("device")
+                    });
+                    let captured = TopicFilter::parse(&s.filter)
+                        .map(|f| f.capture_names().any(|n| n == "device"))
+                        .unwrap_or(true);
+                    if !from_payload && !captured && !s.tags.0.contains_key("device") {
+                        cx.problem(
+                            format!("{}[{i}].filter", join(path, "subscriptions")),
+                            format!(
+                                "no device id: capture it (+device) or set tags.device; profile {:?} does not take it from the payload",
+                                s.profile
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

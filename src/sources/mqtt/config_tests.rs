@@ -1,0 +1,181 @@
+use super::*;
+use crate::config::parse_value;
+
+fn check(v: serde_json::Value) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cx = Check::new(dir.path());
+    if let Some(c) = parse_value::<MqttConfig>(v, "sources.mqtt", &mut cx) {
+        c.validate("sources.mqtt", &mut cx);
+    }
+    cx.problems().iter().map(|p| p.to_string()).collect()
+}
+
+#[test]
+fn a_minimal_config_is_valid_with_safe_defaults() {
+    let probs = check(serde_json::json!({
+        "client_id": "gg-1",
+        "subscriptions": [{"filter": "c/+site/noise/+device/up", "profile": "fiware-noise"}]
+    }));
+    assert!(probs.is_empty(), "{probs:?}");
+    let c = MqttConfig::default();
+    assert!(!c.clean_session);
+    assert_eq!(c.max_payload_bytes, 256 * 1024);
+    assert!(c.max_packet_bytes() > c.max_payload_bytes);
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let probs = check(serde_json::json!({
+        "client_id": "",
+        "max_payload_bytes": 10,
+        "reconnect_min": "10s",
+        "reconnect_max": "1s",
+        "password": "x",
+        "tls": {"client_cert_file": "c.pem"},
+        "bogus": 1,
+        "subscriptions": [
+            {"filter": "a/b+/c", "profile": "p", "qos": 3},
+            {"filter": "a/#x/b", "profile": ""}
+        ]
+    }));
+    let want = [
+        "sources.mqtt.bogus: unknown key",
+        "sources.mqtt.client_id: must be set",
+        "sources.mqtt.username: a password needs a username",
+        "sources.mqtt.tls.ca_file: must be set",
+        "sources.mqtt.max_payload_bytes: must be between",
+        "sources.mqtt.reconnect_max: must be at least reconnect_min",
+        "sources.mqtt.subscriptions[0].filter: level 2",
+        "sources.mqtt.subscriptions[0].qos: must be 0, 1 or 2",
+        "sources.mqtt.subscriptions[1].filter: level 2",
+        "sources.mqtt.subscriptions[1].profile: must name",
+    ];
+    for w in want {
+        assert!(
+            probs.iter().any(|p| p.starts_with(w)),
+            "missing {w:?} in {probs:#?}"
+        );
+    }
+    assert_eq!(probs.len(), want.len(), "{probs:#?}");
+}
+
+#[test]
+fn unreadable_tls_and_password_files_are_problems() {
+    let probs = check(serde_json::json!({
+        "client_id": "x",
+        "username": "u",
+        "password_file": "nope.txt",
+        "tls": {"ca_file": "missing-ca.pem"},
+        "subscriptions": [{"filter": "a", "profile": "p"}]
+    }));
+    assert_eq!(probs.len(), 2, "{probs:#?}");
+    assert!(probs[0].starts_with("sources.mqtt.password_file: cannot read"));
+    assert!(probs[1].starts_with("sources.mqtt.tls.ca_file: cannot read"));
+}
+
+#[test]
+fn subscriptions_must_name_a_loaded_mqtt_profile() {
+    let mut set = ProfileSet::default();
+    set.profiles.insert(
+        "modbus-meter".into(),
+        crate::profiles::Profile {
+            name: "modbus-meter".into(),
+            class: "water_meter".into(),
+            modbus: Some(Default::default()),
+            ..Default::default()
+        },
+    );
+    let cfg = MqttConfig {
+        subscriptions: vec![
+            Subscription {
+                filter: "a".into(),
+                profile: "missing".into(),
+                ..Default::default()
+            },
+            Subscription {
+                filter: "b".into(),
+                profile: "modbus-meter".into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let mut cx = Check::new(".");
+    cfg.check_refs("sources.mqtt", &set, &mut cx);
+    let probs: Vec<String> = cx.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        probs,
+        [
+            "sources.mqtt.subscriptions[0].profile: no profile named \"missing\" is loaded",
+            "sources.mqtt.subscriptions[1].profile: profile \"modbus-meter\" has no [mqtt] table (it is not an MQTT profile)",
+        ]
+    );
+}
+
+#[test]
+fn several_sessions_share_every_subscription_under_distinct_client_ids() {
+    let cfg = MqttConfig {
+        client_id: "gg".into(),
+        sessions: 2,
+        subscriptions: vec![
+            Subscription {
+                filter: "a/+device".into(),
+                profile: "p".into(),
+                ..Default::default()
+            },
+            Subscription {
+                filter: "$share/own/b".into(),
+                profile: "p".into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let s = cfg.session_configs();
+    assert_eq!(
+        s.iter().map(|c| c.client_id.as_str()).collect::<Vec<_>>(),
+        ["gg-0", "gg-1"]
+    );
+    assert_eq!(s[1].subscriptions[0].filter, "$share/greengate/a/+device");
+    assert_eq!(s[1].subscriptions[1].filter, "$share/own/b");
+    assert_eq!(MqttConfig { sessions: 1, ..cfg }.session_configs().len(), 1);
+}
+
+#[test]
+fn a_subscription_that_cannot_yield_a_device_id_is_a_problem() {
+    let mut set = ProfileSet::default();
+    let mut cx = Check::new(".");
+    let m: crate::profiles::MqttProfile = parse_value(
+        serde_json::json!({"fields": {"laeq": {"path": "v"}}}),
+        "p",
+        &mut cx,
+    )
+    .unwrap();
+    set.profiles.insert(
+        "n".into(),
+        crate::profiles::Profile {
+            name: "n".into(),
+            class: "noise".into(),
+            mqtt: Some(m),
+            ..Default::default()
+        },
+    );
+    let sub = |filter: &str| Subscription {
+        filter: filter.into(),
+        profile: "n".into(),
+        ..Default::default()
+    };
+    let mut tagged = sub("x/y");
+    tagged.tags.0.insert("device".into(), "fixed".into());
+    let cfg = MqttConfig {
+        subscriptions: vec![sub("a/+device/up"), sub("b/+/up"), tagged],
+        ..Default::default()
+    };
+    cfg.check_refs("sources.mqtt", &set, &mut cx);
+    let probs: Vec<String> = cx.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(probs.len(), 1, "{probs:?}");
+    assert!(
+        probs[0].starts_with("sources.mqtt.subscriptions[1].filter: no device id"),
+        "{probs:?}"
+    );
+}

@@ -1,0 +1,260 @@
+//! End to end on real processes: a real MQTT client publishes through a real
+//! Mosquitto into the greengate binary, which writes to a real
+//! VictoriaMetrics (v2 API) or InfluxDB 1.x (v1 API); the tests assert the
+//! exact points (measurement, tags, fields, timestamps) in the store.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, http, Influx1, Mosquitto, Victoria};
+
+/// The greengate binary, killed on drop; `stop` sends SIGTERM.
+struct Daemon {
+    child: Child,
+    http_port: u16,
+    dir: PathBuf,
+}
+
+impl Daemon {
+    fn start(config: &Path, http_port: u16, dir: &Path) -> Daemon {
+        let log = std::fs::File::create(dir.join("greengate.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_greengate"))
+            .args(["run", "-c"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start greengate");
+        let mut d = Daemon { child, http_port, dir: dir.to_path_buf() };
+        d.wait_ready();
+        d
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("greengate.log")).unwrap_or_default()
+    }
+
+    fn metrics(&self) -> String {
+        http("GET", self.http_port, "/metrics", b"").map(|(_, b)| b).unwrap_or_default()
+    }
+
+    /// Ready = subscribed to the broker (and everything else ready).
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        loop {
+            if let Some((200, _)) = http("GET", self.http_port, "/readyz", b"") {
+                if self.metrics().contains("greengate_component_ready{component=\"mqtt:") {
+                    return;
+                }
+            }
+            if let Ok(Some(s)) = self.child.try_wait() {
+                panic!("greengate exited early ({s}):\n{}", self.log());
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "greengate not ready:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then the exit code.
+    fn stop(&mut self) -> i32 {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code().unwrap_or(-1);
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "greengate did not stop:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn write_config(dir: &Path, mqtt_port: u16, http_port: u16, sink: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[site]
+community_id = "cn-e2e-0001"
+tags = {{ district = "test" }}
+
+[http]
+listen = "127.0.0.1:{http_port}"
+
+[outbox]
+dir = "{dir}/outbox"
+fsync = "always"
+
+[dead_letter]
+path = "{dir}/dead-letter.jsonl"
+
+[profiles]
+dirs = ["{repo}/config/devices"]
+
+[devices.nl-0007]
+tags = {{ building = "3", zone = "north" }}
+
+[sources.mqtt]
+host = "127.0.0.1"
+port = {mqtt_port}
+client_id = "greengate-e2e"
+
+[[sources.mqtt.subscriptions]]
+filter = "community/+site/noise/+device/up"
+profile = "fiware-noise"
+
+[[sources.mqtt.subscriptions]]
+filter = "community/+site/security/+device/event"
+profile = "access-alarm"
+
+[[sources.mqtt.subscriptions]]
+filter = "community/+site/lighting/+device/telemetry"
+profile = "street-light"
+
+[sinks]
+shutdown_grace = "5s"
+
+[sinks.influxdb]
+linger = "50ms"
+{sink}
+"#,
+        dir = dir.display(),
+        repo = repo().display(),
+    );
+    let path = dir.join("greengate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const NOISE: &str = r#"{"id":"urn:ngsi-ld:NoiseLevelObserved:nl-0007","type":"NoiseLevelObserved","dateObserved":"2025-11-29T12:00:00.123+08:00","LAeq":58.3,"LAmax":71.2}"#;
+const ALARM: &str = r#"{"ts": 1764388800123, "event": "alarm", "alarmType": "forced open", "alarmId": "A-1,\"x\"", "online": true}"#;
+const LIGHT: &str = r#"{"time":"2025-11-29T20:00:00.250+08:00","data":{"lamp":"ON","power":68.5,"voltage":229.8,"current":0.31,"energyWh":1532250,"dim":80,"status":1}}"#;
+
+fn publish_all(m: &Mosquitto) {
+    m.publish("community/green-garden/noise/nl-0007/up", NOISE, 1);
+    m.publish("community/green-garden/noise/nl-0008/up", "{not json", 1);
+    m.publish("community/green-garden/security/door-3-1/event", ALARM, 1);
+    m.publish("community/green-garden/lighting/sl-n-017/telemetry", LIGHT, 1);
+    m.publish("nobody/listens/here", "{}", 1);
+}
+
+#[test]
+fn mqtt_readings_arrive_in_victoria_metrics_with_exact_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start();
+    let vm = Victoria::start();
+    let http_port = free_port();
+    let sink = format!("url = \"{}\"\napi = \"v2\"\norg = \"greengate\"\nbucket = \"community\"\ntoken = \"secret-token\"", vm.url());
+    let cfg = write_config(dir.path(), broker.port(), http_port, &sink);
+    let mut d = Daemon::start(&cfg, http_port, dir.path());
+    publish_all(&broker);
+
+    let e = vm.wait_for_samples("noise_laeq", 1, Duration::from_secs(20));
+    assert_eq!(e.len(), 1, "{e:?}\n{}", d.log());
+    let m = &e[0]["metric"];
+    assert_eq!(m["__name__"], "noise_laeq");
+    assert_eq!(m["community"], "cn-e2e-0001");
+    assert_eq!(m["device"], "nl-0007");
+    assert_eq!(m["site"], "green-garden");
+    assert_eq!(m["building"], "3", "registry tags are added");
+    assert_eq!(m["zone"], "north");
+    assert_eq!(m["district"], "test", "site tags are added");
+    assert_eq!(e[0]["values"][0], 58.3);
+    // 2025-11-29T12:00:00.123+08:00 = 1764388800.123 s (VictoriaMetrics keeps ms).
+    assert_eq!(e[0]["timestamps"][0], 1_764_388_800_123i64);
+
+    let lamax = vm.wait_for_samples("noise_lamax", 1, Duration::from_secs(10));
+    assert_eq!(lamax[0]["values"][0], 71.2);
+
+    let power = vm.wait_for_samples("lighting_power_w", 1, Duration::from_secs(10));
+    assert_eq!(power[0]["metric"]["device"], "sl-n-017");
+    assert_eq!(power[0]["values"][0], 68.5);
+    assert_eq!(power[0]["timestamps"][0], 1_764_417_600_250i64);
+    let energy = vm.wait_for_samples("lighting_energy_kwh", 1, Duration::from_secs(10));
+    assert_eq!(energy[0]["values"][0], 1532.25, "Wh normalised to kWh");
+    let on = vm.wait_for_samples("lighting_on", 1, Duration::from_secs(10));
+    assert_eq!(on[0]["values"][0], 1.0);
+
+    // The malformed message and the unknown topic are dead-lettered with
+    // their topic and reason; the good messages around them arrived.
+    let dead = std::fs::read_to_string(dir.path().join("dead-letter.jsonl")).unwrap_or_default();
+    let dead: Vec<serde_json::Value> = dead.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(dead[0]["origin"], "community/green-garden/noise/nl-0008/up");
+    assert_eq!(dead[0]["payload"], "{not json");
+    assert_eq!(dead[1]["origin"], "nobody/listens/here");
+    let metrics = d.metrics();
+    assert!(metrics.contains("greengate_mqtt_messages_rejected_total"), "{metrics}");
+
+    assert_eq!(d.stop(), 0, "{}", d.log());
+}
+
+#[test]
+fn mqtt_readings_arrive_in_influxdb_1x_with_exact_points_and_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start();
+    let db = Influx1::start();
+    db.create_db("community");
+    let http_port = free_port();
+    let sink = format!("url = \"{}\"\napi = \"v1\"\ndatabase = \"community\"", db.url());
+    let cfg = write_config(dir.path(), broker.port(), http_port, &sink);
+    let mut d = Daemon::start(&cfg, http_port, dir.path());
+    publish_all(&broker);
+
+    let rows = db.wait_for_rows("community", "SELECT * FROM security", 1, Duration::from_secs(20));
+    assert_eq!(rows.len(), 1, "{rows:?}\n{}", d.log());
+    let r = &rows[0];
+    assert_eq!(r["time"], 1_764_388_800_123_000_000i64);
+    assert_eq!(r["event"], "alarm");
+    assert_eq!(r["alarm_type"], "forced open");
+    assert_eq!(r["alarm_id"], "A-1,\"x\"");
+    assert_eq!(r["online"], true);
+    assert_eq!(r["device"], "door-3-1");
+    assert_eq!(r["community"], "cn-e2e-0001");
+
+    let rows = db.wait_for_rows("community", "SELECT * FROM lighting", 1, Duration::from_secs(10));
+    assert_eq!(rows[0]["status"], "defectiveLamp");
+    assert_eq!(rows[0]["status_code"], 1);
+    assert_eq!(rows[0]["time"], 1_764_417_600_250_000_000i64);
+
+    let rows = db.wait_for_rows("community", "SELECT laeq, lamax FROM noise", 1, Duration::from_secs(10));
+    assert_eq!(rows[0]["laeq"], 58.3);
+    assert_eq!(rows[0]["time"], 1_764_388_800_123_000_000i64);
+
+    assert_eq!(d.stop(), 0, "{}", d.log());
+}
+
+#[test]
+fn readings_published_while_greengate_is_down_arrive_after_restart() {
+    // The persistent session keeps QoS 1 messages for greengate while it is
+    // stopped; the outbox keeps what was received but not yet written.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start();
+    let vm = Victoria::start();
+    let http_port = free_port();
+    let sink = format!("url = \"{}\"", vm.url());
+    let cfg = write_config(dir.path(), broker.port(), http_port, &sink);
+    let mut d = Daemon::start(&cfg, http_port, dir.path());
+    assert_eq!(d.stop(), 0, "{}", d.log());
+    for i in 0..20 {
+        let payload = NOISE.replace("12:00:00.123", &format!("12:00:{i:02}.000"));
+        broker.publish("community/green-garden/noise/nl-0007/up", &payload, 1);
+    }
+    let d2 = Daemon::start(&cfg, http_port, dir.path());
+    let e = vm.wait_for_samples("noise_laeq", 20, Duration::from_secs(20));
+    let n: usize = e.iter().map(|s| s["values"].as_array().map(|a| a.len()).unwrap_or(0)).sum();
+    assert_eq!(n, 20, "{}", d2.log());
+}
