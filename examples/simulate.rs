@@ -47,6 +47,9 @@ use chrono::{DateTime, Datelike, Utc};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
+#[cfg(test)]
+#[path = "simulate/alignment_tests.rs"]
+mod alignment_tests;
 #[path = "simulate/modbus.rs"]
 mod modbus;
 #[path = "simulate/model.rs"]

@@ -46,7 +46,7 @@ impl Image {
 }
 
 /// The register image of one unit holding `v` under the register map `fields`.
-#[cfg_attr(not(test), allow(dead_code))]
+#[allow(dead_code)] // used by the register-map alignment test
 pub fn image_of(fields: &[Field], v: &Values) -> Image {
     let mut img = Image::default();
     write_image(&mut img, fields, v);
