@@ -98,12 +98,14 @@ GG_PID=""
 SIM_PID=""
 STOPPING=0
 
-show_logs() {
-  local f
-  for f in "$WORK"/*.log; do
-    [ -s "$f" ] || continue
-    printf '\n--- last lines of %s ---\n' "$f" >&2
-    tail -n 15 "$f" >&2
+show_logs() { # the pipeline's own logs first and longest, the services' after
+  local f n
+  for f in check greengate simulate mosquitto victoria-metrics; do
+    [ -s "$WORK/$f.log" ] || continue
+    n=20
+    case $f in mosquitto | victoria-metrics) n=6 ;; esac
+    printf '\n--- last lines of %s ---\n' "$WORK/$f.log" >&2
+    tail -n "$n" "$WORK/$f.log" | sed 's/\x1b\[[0-9;]*m//g' >&2
   done
 }
 
@@ -222,7 +224,7 @@ sim_args=(--mqtt-port "$MQTT_PORT" --modbus-port-base "$MODBUS_PORT_BASE" --devi
 SIM_START=${DEMO_START:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 sim_args+=(--start "$SIM_START")
 
-start greengate "$WORK/greengate.log" "$GREENGATE" run -c "$WORK/greengate.toml"
+start greengate "$WORK/greengate.log" env NO_COLOR=1 "$GREENGATE" run -c "$WORK/greengate.toml"
 GG_PID=$LAST_PID
 wait_for greengate "$GG_PID" "http://127.0.0.1:$HTTP_PORT/healthz" 30
 say "greengate on http://127.0.0.1:$HTTP_PORT (/metrics, /healthz, /readyz; outbox in $WORK/state)"
@@ -353,10 +355,15 @@ if final == "1":
     samples = num('sum(count_over_time({__name__=~"(noise|water_meter|lighting|parking|security|charger|device_status|gg)_.+"}[$W]))')
     out.append(f"final count: {int(samples or 0)} samples in VictoriaMetrics across {sum(per.values())} series")
 print("\n".join(out), flush=True)
+if final == "1" and not samples:
+    sys.exit(3)
 EOF
 
-summary() { # [final] [metrics source]
-  python3 "$WORK/summary.py" "${2:-http://127.0.0.1:$HTTP_PORT/metrics}" "$VM_URL" "$SIM_START" "$WALL_START" "$DEMO_ACCEL" "${1:-0}" || true
+summary() { # [final] [metrics source]; the final one fails when nothing reached the store
+  local rc=0
+  python3 "$WORK/summary.py" "${2:-http://127.0.0.1:$HTTP_PORT/metrics}" "$VM_URL" "$SIM_START" "$WALL_START" "$DEMO_ACCEL" "${1:-0}" || rc=$?
+  [ "${1:-0}" = 1 ] && [ "$rc" = 3 ] && return 3
+  return 0
 }
 
 if [ "$DEMO_SECONDS" = 0 ]; then
@@ -402,6 +409,6 @@ say "greengate exited 0"
 
 python3 -c "import urllib.request; urllib.request.urlopen('$VM_URL/internal/force_flush', timeout=5).read()" 2>/dev/null || true
 sleep 2
-summary 1 "$WORK/metrics.final"
+summary 1 "$WORK/metrics.final" || fail "no reading reached VictoriaMetrics"
 say "the data was in VictoriaMetrics at $VM_URL (storage $WORK/vm-data), greengate's outbox in $WORK/state,"
 say "logs in $WORK/*.log; $([ "$DEMO_KEEP" = 1 ] && echo "kept" || echo "removed now (DEMO_KEEP=1 keeps them)")"
