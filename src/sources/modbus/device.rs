@@ -1,0 +1,214 @@
+//! One polled device: its resolved register map, read plan per poll
+//! interval, health state, and the pure assembly of its readings.
+//!
+//! Fields are grouped by poll interval (fields of groups with the same
+//! interval share reads); each group has its own plan and schedule.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::config::DeviceConfig;
+use super::decode::{self, Data};
+use super::planner::{self, PlanOptions, Read};
+use super::profile::FieldSpec;
+use super::rbe::{self, Last};
+use crate::backoff::Backoff;
+use crate::deadletter::DeadLetter;
+use crate::model::{FieldValue, Reading};
+use crate::profiles::Profile;
+
+/// Fields polled at one interval.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub interval: Duration,
+    pub reads: Vec<Read>,
+    pub next_due: Instant,
+}
+
+impl Group {
+    /// Moves the schedule on after a poll at `now`: keeps the phase, but
+    /// skips missed ticks instead of bursting (tokio's `MissedTickBehavior::Skip`).
+    pub fn advance(&mut self, now: Instant) {
+        self.next_due += self.interval;
+        if self.next_due <= now {
+            let behind = now - self.next_due;
+            let skip = behind.as_nanos() / self.interval.as_nanos().max(1) + 1;
+            self.next_due += self.interval * skip as u32;
+        }
+    }
+}
+
+/// A device's state on its endpoint.
+#[derive(Debug)]
+pub struct Device {
+    pub id: String,
+    pub unit: u8,
+    pub measurement: String,
+    pub tags: Vec<(String, String)>,
+    pub specs: Vec<FieldSpec>,
+    pub groups: Vec<Group>,
+    /// Consecutive polls that ended in a timeout or broken connection.
+    pub failures: u32,
+    /// The back-off of a degraded device (one attempt per period).
+    pub backoff: Backoff,
+    pub online: Option<bool>,
+    pub errors: u64,
+    pub last_rtt: Option<Duration>,
+    pub last_status: Option<Instant>,
+    /// Last sent value per field (report by exception).
+    pub last_sent: Vec<Option<Last>>,
+    /// Reads the device answered with an exception, by (table, start).
+    pub marked: BTreeMap<(super::profile::Table, u16), String>,
+}
+
+impl Device {
+    /// Builds a device from its config entry and profile.
+    pub fn new(
+        cfg: &DeviceConfig,
+        profile: &Profile,
+        backoff: Backoff,
+        now: Instant,
+    ) -> Result<Device, String> {
+        let map = profile
+            .modbus
+            .as_ref()
+            .ok_or_else(|| format!("profile {:?} has no [modbus] register map", profile.name))?;
+        let specs = map.resolve().map_err(|p| {
+            let list: Vec<String> = p.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            format!("profile {:?}: {}", profile.name, list.join("; "))
+        })?;
+        let opts = PlanOptions {
+            coalesce: cfg.coalesce,
+            max_gap: cfg.max_gap.or(map.max_gap).unwrap_or(10),
+            max_request: cfg
+                .max_request
+                .or(map.max_request)
+                .unwrap_or(super::profile::MAX_REGISTERS),
+        };
+        let mut by_interval: BTreeMap<Duration, Vec<usize>> = BTreeMap::new();
+        for (i, s) in specs.iter().enumerate() {
+            let iv = match &s.group {
+                None => cfg.poll_interval,
+                Some(g) => cfg
+                    .group_intervals
+                    .get(g)
+                    .map(|iv| iv.0)
+                    .or(map.groups.get(g).and_then(|g| g.poll_interval))
+                    .unwrap_or(cfg.poll_interval),
+            };
+            by_interval.entry(iv).or_default().push(i);
+        }
+        let groups = by_interval
+            .into_iter()
+            .map(|(interval, which)| Group {
+                interval,
+                reads: planner::plan(&specs, &which, &opts),
+                next_due: now,
+            })
+            .collect();
+        let mut tags: Vec<(String, String)> = profile.tags.0.clone().into_iter().collect();
+        tags.retain(|(k, _)| k != "device");
+        Ok(Device {
+            id: cfg.id.clone(),
+            unit: cfg.unit,
+            measurement: profile.class.clone(),
+            tags,
+            last_sent: vec![None; specs.len()],
+            specs,
+            groups,
+            failures: 0,
+            backoff,
+            online: None,
+            errors: 0,
+            last_rtt: None,
+            last_status: None,
+            marked: BTreeMap::new(),
+        })
+    }
+
+    /// Requests one full poll of every group costs.
+    pub fn requests_per_cycle(&self) -> usize {
+        self.groups.iter().map(|g| g.reads.len()).sum()
+    }
+
+    /// Decodes the answered reads into one reading (fields that pass report
+    /// by exception) and dead letters for fields that do not decode.
+    pub fn readings(
+        &mut self,
+        answered: &[(Read, Data)],
+        time_ns: i64,
+    ) -> (Option<Reading>, Vec<DeadLetter>) {
+        let mut r = Reading::new(self.measurement.clone(), time_ns);
+        for (k, v) in &self.tags {
+            r.set_tag(k.clone(), v.clone());
+        }
+        r.set_tag("device", self.id.clone());
+        let mut dead = Vec::new();
+        for (read, data) in answered {
+            for &i in &read.fields {
+                let Some(spec) = self.specs.get(i) else {
+                    continue;
+                };
+                match decode::field(spec, read, data) {
+                    Ok(v) => {
+                        if rbe::should_send(
+                            spec.rbe.as_ref(),
+                            self.last_sent[i].as_ref(),
+                            &v,
+                            time_ns,
+                        ) {
+                            self.last_sent[i] = Some(Last {
+                                value: v.clone(),
+                                time_ns,
+                            });
+                            r.add_field(spec.name.clone(), v);
+                        }
+                    }
+                    Err(e) => dead.push(DeadLetter::new(
+                        "modbus",
+                        format!("{}/{}", self.id, spec.location()),
+                        format!("field {:?} ({:?}): {e}", spec.name, spec.kind),
+                        &data.bytes(),
+                    )),
+                }
+            }
+        }
+        let reading = (!r.fields.is_empty() && r.validate().is_ok()).then_some(r);
+        (reading, dead)
+    }
+
+    /// A `device_status` reading: `online`, `rtt_ms`, `errors`.
+    pub fn status(&self, time_ns: i64) -> Reading {
+        let mut r = Reading::new("device_status", time_ns);
+        r.set_tag("device", self.id.clone());
+        r.set_tag("source", "modbus");
+        r.add_field("online", FieldValue::Bool(self.online.unwrap_or(false)));
+        if let Some(rtt) = self.last_rtt {
+            r.add_field("rtt_ms", FieldValue::Float(rtt.as_secs_f64() * 1000.0));
+        }
+        r.add_field("errors", FieldValue::Int(self.errors as i64));
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_keeps_its_phase_and_skips_missed_ticks() {
+        let t0 = Instant::now();
+        let mut g = Group {
+            interval: Duration::from_secs(1),
+            reads: vec![],
+            next_due: t0,
+        };
+        g.advance(t0 + Duration::from_millis(30));
+        assert_eq!(g.next_due, t0 + Duration::from_secs(1));
+        // A poll that ran 3.5 s late does not cause a burst of catch-up polls.
+        g.advance(t0 + Duration::from_millis(4500));
+        assert_eq!(g.next_due, t0 + Duration::from_secs(5));
+    }
+}
