@@ -138,7 +138,7 @@ async fn fleet_of_devices_polled_every_second() {
             ..DeviceConfig::default()
         };
         let b = greengate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(2));
-        let one = Device::new(&d, &profile, b.clone(), tokio::time::Instant::now())
+        let one = Device::new(&d, &profile, b.clone(), tokio::time::Instant::now(), 0.0)
             .unwrap()
             .requests_per_cycle();
         let co = Device::new(
@@ -146,6 +146,7 @@ async fn fleet_of_devices_polled_every_second() {
             &profile,
             b,
             tokio::time::Instant::now(),
+            0.0,
         )
         .unwrap()
         .requests_per_cycle();

@@ -36,7 +36,7 @@ fn every_shipped_modbus_profile_validates_and_plans_few_requests() {
         };
         let backoff =
             greengate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-        let dev = Device::new(&cfg, &profile, backoff, tokio::time::Instant::now()).unwrap();
+        let dev = Device::new(&cfg, &profile, backoff, tokio::time::Instant::now(), 0.0).unwrap();
         let fields = dev.specs.len();
         assert!(
             dev.requests_per_cycle() < fields.max(2),

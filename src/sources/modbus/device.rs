@@ -64,12 +64,16 @@ pub struct Device {
 }
 
 impl Device {
-    /// Builds a device from its config entry and profile.
+    /// Builds a device from its config entry and profile. `phase` (0..1)
+    /// offsets its first poll by that fraction of each interval, so the
+    /// devices of one line are spread over the interval instead of all
+    /// queueing at the same instant.
     pub fn new(
         cfg: &DeviceConfig,
         profile: &Profile,
         backoff: Backoff,
         now: Instant,
+        phase: f64,
     ) -> Result<Device, String> {
         let map = profile
             .modbus
@@ -105,7 +109,7 @@ impl Device {
             .map(|(interval, which)| Group {
                 interval,
                 reads: planner::plan(&specs, &which, &opts),
-                next_due: now,
+                next_due: now + interval.mul_f64(phase.clamp(0.0, 1.0)),
             })
             .collect();
         let mut tags: Vec<(String, String)> = profile.tags.0.clone().into_iter().collect();

@@ -44,13 +44,15 @@ pub async fn run(
     let now = Instant::now();
     for ep in cfg.endpoints {
         let mut devices = Vec::new();
-        for d in &ep.devices {
+        let n = ep.devices.len().max(1) as f64;
+        for (k, d) in ep.devices.iter().enumerate() {
             let built = profiles
                 .get(&d.profile)
                 .ok_or_else(|| format!("no profile named {:?} is loaded", d.profile))
                 .and_then(|p| {
                     let min = d.poll_interval.max(ep.reconnect_min);
-                    device::Device::new(d, p, Backoff::new(min, ep.reconnect_max.max(min)), now)
+                    let backoff = Backoff::new(min, ep.reconnect_max.max(min));
+                    device::Device::new(d, p, backoff, now, k as f64 / n)
                 });
             match built {
                 Ok(dev) => devices.push(dev),
