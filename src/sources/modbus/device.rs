@@ -65,7 +65,7 @@ pub struct Device {
 
 impl Device {
     /// Builds a device from its config entry and profile. `phase` (0..1)
-    /// offsets its first poll by that fraction of each interval, so the
+    /// offsets its first poll by that fraction of its poll interval, so the
     /// devices of one line are spread over the interval instead of all
     /// queueing at the same instant.
     pub fn new(
@@ -104,12 +104,14 @@ impl Device {
             };
             by_interval.entry(iv).or_default().push(i);
         }
+        // One offset for every group, so the first poll reads them all.
+        let first = now + cfg.poll_interval.mul_f64(phase.clamp(0.0, 1.0));
         let groups = by_interval
             .into_iter()
             .map(|(interval, which)| Group {
                 interval,
                 reads: planner::plan(&specs, &which, &opts),
-                next_due: now + interval.mul_f64(phase.clamp(0.0, 1.0)),
+                next_due: first,
             })
             .collect();
         let mut tags: Vec<(String, String)> = profile.tags.0.clone().into_iter().collect();
