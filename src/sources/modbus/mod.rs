@@ -18,6 +18,7 @@ pub mod planner;
 pub mod poller;
 pub mod profile;
 pub mod rbe;
+pub mod resolve;
 pub mod transport;
 
 use std::sync::Arc;

@@ -135,7 +135,10 @@ pub async fn run_endpoint(
             if due.is_empty() {
                 continue;
             }
-            let batch = poll_device(&mut line, d, m, &due).await;
+            let batch = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                b = poll_device(&mut line, d, m, &due) => b,
+            };
             if !(batch.readings.is_empty() && batch.dead.is_empty()) {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -188,8 +191,10 @@ async fn poll_device(
                     outcome = Outcome::Failed;
                     break 'groups;
                 }
+                // Only when splitting changes something: bits of one
+                // register stay one read and are marked like any other.
                 Err(ReadError::Exception(ExceptionCode::IllegalDataAddress))
-                    if read.fields.len() > 1 =>
+                    if planner::split(&d.specs, &read).len() > 1 =>
                 {
                     let parts = planner::split(&d.specs, &read);
                     warn!(endpoint = %line.cfg.name, device = %d.id, register = %read_label(&read), parts = parts.len(),
@@ -205,6 +210,7 @@ async fn poll_device(
                         .is_none()
                     {
                         warn!(endpoint = %line.cfg.name, device = %d.id, register = %label, error = %e,
+                            metric = "modbus_request_errors_total", kind = e.kind(),
                             "Modbus read refused; marking these registers and keeping the connection.");
                     }
                 }
@@ -234,6 +240,7 @@ async fn poll_device(
                 }
                 if d.online != Some(false) {
                     warn!(endpoint = %line.cfg.name, device = %d.id, failures = d.failures, retry_in = ?wait,
+                        metric = "modbus_device_online",
                         "Modbus device offline; polling it once per back-off period.");
                 }
                 d.online = Some(false);
@@ -303,6 +310,7 @@ async fn request(
                 count_error(&name, &d.id, e.kind());
                 if e.reconnect() {
                     warn!(endpoint = %name, device = %d.id, register = %read_label(read), error = %e,
+                        metric = "modbus_request_errors_total", kind = e.kind(),
                         "Modbus read failed; reconnecting.");
                     if let Some(mut c) = line.conn.take() {
                         let _ = tokio::time::timeout(
@@ -344,7 +352,8 @@ async fn connect(line: &mut Line, device: &str) -> Result<(), ReadError> {
             let wait = line.backoff.next_delay();
             line.reconnect_at = Some(Instant::now() + wait);
             count_error(&line.cfg.name, device, "connect");
-            warn!(endpoint = %line.cfg.name, device = %device, error = %e, retry_in = ?wait, "Modbus connect failed; backing off.");
+            warn!(endpoint = %line.cfg.name, device = %device, error = %e, retry_in = ?wait,
+                metric = "modbus_request_errors_total", kind = "connect", "Modbus connect failed; backing off.");
             Err(ReadError::Transport(e))
         }
     }

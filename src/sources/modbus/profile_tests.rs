@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::{parse_value, Check};
+use crate::config::{parse_value, Check, Validate};
 
 /// Parses a `[modbus]` table's body and validates it under `p.modbus`.
 pub(crate) fn check(text: &str) -> (Option<RegisterMap>, Vec<String>) {
