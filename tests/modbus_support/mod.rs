@@ -446,3 +446,29 @@ pub fn assert_approx(got: Option<f64>, want: f64) {
         other => panic!("expected {want}, got {other:?}"),
     }
 }
+
+/// A one-field noise map: holding 0 in tenths of a dB.
+pub const NOISE_LIKE: &str = r#"
+[[fields]]
+name = "laeq"
+table = "holding"
+address = 0
+scale = 0.1
+unit = "dB(A)"
+"#;
+
+/// A `[[endpoints]]` entry with `extra` settings and (id, unit, profile, poll) devices.
+pub fn endpoint(
+    name: &str,
+    addr: std::net::SocketAddr,
+    extra: &str,
+    devices: &[(&str, u8, &str, &str)],
+) -> String {
+    let mut s = format!("[[endpoints]]\nname = \"{name}\"\naddress = \"{addr}\"\n{extra}\n");
+    for (id, unit, profile, poll) in devices {
+        s += &format!(
+            "[[endpoints.devices]]\nid = \"{id}\"\nunit = {unit}\nprofile = \"{profile}\"\npoll_interval = \"{poll}\"\n"
+        );
+    }
+    s
+}
