@@ -43,8 +43,11 @@ pub async fn run(
 ) {
     let mut tasks = tokio::task::JoinSet::new();
     let now = Instant::now();
-    for ep in cfg.endpoints {
+    let endpoints = cfg.endpoints.len().max(1) as f64;
+    for (e, ep) in cfg.endpoints.into_iter().enumerate() {
         let mut devices = Vec::new();
+        // First polls are spread over the interval: the devices of a line
+        // evenly, and the lines among each other within one device's slot.
         let n = ep.devices.len().max(1) as f64;
         for (k, d) in ep.devices.iter().enumerate() {
             let built = profiles
@@ -53,7 +56,7 @@ pub async fn run(
                 .and_then(|p| {
                     let min = d.poll_interval.max(ep.reconnect_min);
                     let backoff = Backoff::new(min, ep.reconnect_max.max(min));
-                    device::Device::new(d, p, backoff, now, k as f64 / n)
+                    device::Device::new(d, p, backoff, now, (k as f64 + e as f64 / endpoints) / n)
                 });
             match built {
                 Ok(dev) => devices.push(dev),
