@@ -51,3 +51,32 @@ fn every_shipped_modbus_profile_validates_and_plans_few_requests() {
         dir.display()
     );
 }
+
+#[test]
+fn readme_sample_config_validates_against_the_shipped_profiles() {
+    use greengate::config::{Check, CheckRefs};
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sources/modbus/README.md"),
+    )
+    .unwrap();
+    let start = readme.find("```toml\n").unwrap() + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let v: toml::Value = toml::from_str(&readme[start..end]).unwrap();
+    let mut cx = Check::new(".");
+    let json = serde_json::to_value(&v["sources"]["modbus"]).unwrap();
+    let cfg: greengate::sources::modbus::config::ModbusConfig =
+        greengate::config::parse_value(json, "sources.modbus", &mut cx).unwrap();
+    greengate::config::Validate::validate(&cfg, "sources.modbus", &mut cx);
+    let profiles = modbus_support::profile_set(
+        [
+            "modbus-noise-rs485",
+            "modbus-water-meter",
+            "modbus-lighting-cabinet",
+        ]
+        .map(modbus_support::shipped_profile)
+        .to_vec(),
+    );
+    cfg.check_refs("sources.modbus", &profiles, &mut cx);
+    assert!(cx.problems().is_empty(), "{:?}", cx.problems());
+    assert_eq!(cfg.endpoints.len(), 2);
+}
