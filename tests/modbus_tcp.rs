@@ -249,3 +249,43 @@ address = 1
         .iter()
         .all(|r| r.field("count") == Some(&FieldValue::Int(7))));
 }
+
+#[tokio::test]
+async fn a_field_that_does_not_decode_is_dead_lettered_and_the_rest_still_goes() {
+    let bank = Bank::default();
+    let nan = f32::NAN.to_bits();
+    bank.holding(1, 0, &[655, (nan >> 16) as u16, nan as u16]);
+    let dev = TcpDevice::start(bank.clone()).await;
+    let map = r#"
+[[fields]]
+name = "laeq"
+table = "holding"
+address = 0
+scale = 0.1
+[[fields]]
+name = "lamax"
+table = "holding"
+address = 1
+type = "f32"
+"#;
+    let cfg = modbus_config(&endpoint(
+        "ep-nan",
+        dev.addr,
+        "",
+        &[("nan-1", 1, "m", "10s")],
+    ));
+    let run = start(cfg, profile_set(vec![profile("m", "noise", map)]));
+    run.out
+        .until("the reading and the dead letter", |c| {
+            !c.of("noise", "nan-1").is_empty() && !c.dead().is_empty()
+        })
+        .await;
+    let out = run.stop().await;
+    let r = &out.of("noise", "nan-1")[0];
+    assert_approx(float(r, "laeq"), 65.5);
+    assert!(r.field("lamax").is_none());
+    let d = &out.dead()[0];
+    assert_eq!((d.source, d.origin.as_str()), ("modbus", "nan-1/holding:1"));
+    assert!(d.reason.contains("lamax"), "{}", d.reason);
+    assert!(d.reason.contains("not a finite number"), "{}", d.reason);
+}
