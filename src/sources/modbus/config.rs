@@ -242,6 +242,19 @@ impl Validate for EndpointConfig {
                 }
             },
         }
+        let day = Duration::from_secs(86400);
+        for (key, d) in [
+            ("timeout", self.timeout),
+            ("inter_request_delay", self.inter_request_delay),
+            ("reconnect_min", self.reconnect_min),
+            ("reconnect_max", self.reconnect_max),
+            ("busy_retry", self.busy_retry),
+            ("status_interval", self.status_interval),
+        ] {
+            if d > day {
+                cx.problem(join(at, key), "must be at most 1 day");
+            }
+        }
         if self.timeout.is_zero() {
             cx.problem(
                 join(at, "timeout"),
@@ -277,12 +290,18 @@ impl Validate for EndpointConfig {
                     format!("RTU unit ids run from 1 to 247, got {}", d.unit),
                 );
             }
-            if d.poll_interval.is_zero() {
-                cx.problem(join(&dp, "poll_interval"), "must be positive");
+            if d.poll_interval.is_zero() || d.poll_interval > 7 * day {
+                cx.problem(
+                    join(&dp, "poll_interval"),
+                    "must be positive and at most 7 days",
+                );
             }
             for (g, iv) in &d.group_intervals {
-                if iv.0.is_zero() {
-                    cx.problem(format!("{dp}.group_intervals.{g}"), "must be positive");
+                if iv.0.is_zero() || iv.0 > 7 * day {
+                    cx.problem(
+                        format!("{dp}.group_intervals.{g}"),
+                        "must be positive and at most 7 days",
+                    );
                 }
             }
             if let Some(m) = d.max_request {

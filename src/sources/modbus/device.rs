@@ -31,13 +31,20 @@ impl Group {
     /// Moves the schedule on after a poll at `now`: keeps the phase, but
     /// skips missed ticks instead of bursting (tokio's `MissedTickBehavior::Skip`).
     pub fn advance(&mut self, now: Instant) {
-        self.next_due += self.interval;
+        self.next_due = later(self.next_due, self.interval);
         if self.next_due <= now {
-            let behind = now - self.next_due;
-            let skip = behind.as_nanos() / self.interval.as_nanos().max(1) + 1;
-            self.next_due += self.interval * skip as u32;
+            let iv = self.interval.as_nanos().clamp(1, u64::MAX as u128);
+            let rem = (now - self.next_due).as_nanos() % iv;
+            self.next_due = later(now, Duration::from_nanos((iv - rem) as u64));
         }
     }
+}
+
+/// `t + d`, saturating at a year ahead instead of overflowing on absurd
+/// configured durations (no panics on input).
+pub fn later(t: Instant, d: Duration) -> Instant {
+    let year = Duration::from_secs(365 * 86400);
+    t.checked_add(d.min(year)).unwrap_or(t)
 }
 
 /// A device's state on its endpoint.
@@ -105,7 +112,7 @@ impl Device {
             by_interval.entry(iv).or_default().push(i);
         }
         // One offset for every group, so the first poll reads them all.
-        let first = now + cfg.poll_interval.mul_f64(phase.clamp(0.0, 1.0));
+        let first = later(now, cfg.poll_interval.mul_f64(phase.clamp(0.0, 1.0)));
         let groups = by_interval
             .into_iter()
             .map(|(interval, which)| Group {

@@ -236,7 +236,7 @@ async fn poll_device(
             if d.failures >= line.cfg.degraded_after {
                 let wait = d.backoff.next_delay();
                 for gr in &mut d.groups {
-                    gr.next_due = gr.next_due.max(now + wait);
+                    gr.next_due = gr.next_due.max(super::device::later(now, wait));
                 }
                 if d.online != Some(false) {
                     warn!(endpoint = %line.cfg.name, device = %d.id, failures = d.failures, retry_in = ?wait,
@@ -284,8 +284,8 @@ async fn request(
         }
         if let Some(last) = line.last_request {
             let gap = line.cfg.inter_request_delay;
-            if !gap.is_zero() && last.elapsed() < gap {
-                sleep(gap - last.elapsed()).await;
+            if let Some(rest) = gap.checked_sub(last.elapsed()) {
+                sleep(rest).await;
             }
         }
         let Some(conn) = line.conn.as_mut() else {
@@ -350,7 +350,7 @@ async fn connect(line: &mut Line, device: &str) -> Result<(), ReadError> {
         }
         Err(e) => {
             let wait = line.backoff.next_delay();
-            line.reconnect_at = Some(Instant::now() + wait);
+            line.reconnect_at = Some(super::device::later(Instant::now(), wait));
             count_error(&line.cfg.name, device, "connect");
             warn!(endpoint = %line.cfg.name, device = %device, error = %e, retry_in = ?wait,
                 metric = "modbus_request_errors_total", kind = "connect", "Modbus connect failed; backing off.");

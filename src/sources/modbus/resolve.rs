@@ -60,10 +60,11 @@ impl RegisterMap {
             }
         }
         for (name, g) in &self.groups {
-            if g.poll_interval == Some(Duration::ZERO) {
+            let week = Duration::from_secs(7 * 86400);
+            if g.poll_interval.is_some_and(|d| d.is_zero() || d > week) {
                 p(
                     format!("groups.{name}.poll_interval"),
-                    "must be positive".into(),
+                    "must be positive and at most 7 days".into(),
                 );
             }
         }
