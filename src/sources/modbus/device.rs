@@ -209,6 +209,68 @@ impl Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::modbus::config::GroupInterval;
+    use crate::sources::modbus::profile::RegisterMap;
+
+    fn map(text: &str) -> Profile {
+        let v: toml::Value = toml::from_str(text).unwrap();
+        let mut cx = crate::config::Check::new(".");
+        let m: RegisterMap =
+            crate::config::parse_value(serde_json::to_value(v).unwrap(), "m", &mut cx).unwrap();
+        Profile {
+            name: "p".into(),
+            class: "water_meter".into(),
+            modbus: Some(m),
+            ..Profile::default()
+        }
+    }
+
+    #[test]
+    fn groups_poll_at_their_own_intervals_and_devices_can_override_them() {
+        let p = map(r#"
+            [groups.slow]
+            poll_interval = "15m"
+            [groups.also_fast]
+            [[fields]]
+            name = "total_m3"
+            table = "holding"
+            address = 0
+            type = "u32"
+            [[fields]]
+            name = "flow_m3h"
+            table = "holding"
+            address = 2
+            group = "also_fast"
+            [[fields]]
+            name = "battery_v"
+            table = "holding"
+            address = 5
+            group = "slow"
+            "#);
+        let now = Instant::now();
+        let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(2));
+        let mut cfg = DeviceConfig {
+            poll_interval: Duration::from_secs(10),
+            ..DeviceConfig::default()
+        };
+        let d = Device::new(&cfg, &p, b.clone(), now, 0.5).unwrap();
+        let iv: Vec<(u64, usize)> = d
+            .groups
+            .iter()
+            .map(|g| (g.interval.as_secs(), g.reads.len()))
+            .collect();
+        // A group without an interval shares the device's reads.
+        assert_eq!(iv, vec![(10, 1), (900, 1)]);
+        assert!(d
+            .groups
+            .iter()
+            .all(|g| g.next_due == now + Duration::from_secs(5)));
+        cfg.group_intervals
+            .insert("slow".into(), GroupInterval(Duration::from_secs(3600)));
+        let d = Device::new(&cfg, &p, b, now, 0.0).unwrap();
+        assert_eq!(d.groups[1].interval, Duration::from_secs(3600));
+        assert_eq!(d.requests_per_cycle(), 2);
+    }
 
     #[test]
     fn schedule_keeps_its_phase_and_skips_missed_ticks() {
