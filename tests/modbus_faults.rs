@@ -223,3 +223,42 @@ async fn late_answers_drop_the_connection_and_never_become_the_next_answer() {
         "reconnected after each timeout"
     );
 }
+
+#[tokio::test]
+async fn gateway_reporting_a_silent_device_keeps_its_connection_but_degrades_the_device() {
+    let bank = Bank::default();
+    bank.holding(1, 0, &[500]);
+    bank.holding(2, 0, &[500]);
+    bank.mode(
+        2,
+        Mode::Exception(tokio_modbus::ExceptionCode::GatewayTargetDevice),
+    );
+    let dev = TcpDevice::start(bank.clone()).await;
+    let extra = "degraded_after = 2\nreconnect_min = \"500ms\"\nreconnect_max = \"1s\"";
+    let cfg = modbus_config(&endpoint(
+        "ep-gw",
+        dev.addr,
+        extra,
+        &[("gw-good", 1, "n", "100ms"), ("gw-silent", 2, "n", "100ms")],
+    ));
+    let run = start(cfg, profile_set(vec![profile("n", "noise", NOISE_LIKE)]));
+    run.out
+        .until("the silent device offline", |c| {
+            c.of("device_status", "gw-silent")
+                .iter()
+                .any(|r| r.field("online") == Some(&FieldValue::Bool(false)))
+        })
+        .await;
+    let polled = bank.requests(2);
+    run.out
+        .until("more polls of the good device", |_| bank.requests(1) >= 20)
+        .await;
+    let out = run.stop().await;
+    assert_eq!(
+        bank.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // Degraded: far fewer attempts than the good device's 100 ms polls.
+    assert!(bank.requests(2) <= polled + 10, "{}", bank.requests(2));
+    assert!(!out.of("noise", "gw-good").is_empty());
+}

@@ -8,7 +8,9 @@
 //!   is dropped (a late answer would poison the next request) and the
 //!   device's remaining reads of that poll are skipped, so one poll of a
 //!   dead device costs the line at most one timeout;
-//! - an exception keeps the connection and marks the read's registers;
+//! - an exception keeps the connection and marks the read's registers,
+//!   except a gateway's "target device failed to respond" (10, 11), which
+//!   keeps the connection but counts as a failed poll of that device;
 //!   "busy" is retried `busy_retries` times after `busy_retry`; an "illegal
 //!   data address" on a coalesced read splits it into one read per field;
 //! - a device that failed `degraded_after` polls in a row is offline and
@@ -81,7 +83,7 @@ impl DeviceMetrics {
 fn count_error(endpoint: &str, device: &str, kind: &'static str) {
     metrics::counter(
         "modbus_request_errors_total",
-        "Modbus requests that failed, by kind (timeout, transport, mismatch, busy, exception, connect).",
+        "Modbus requests that failed, by kind (timeout, transport, mismatch, gateway, busy, exception, connect).",
         &[("endpoint", endpoint), ("device", device), ("kind", kind)],
     )
     .inc();
@@ -187,7 +189,7 @@ async fn poll_device(
                     }
                     answered.push((read, data));
                 }
-                Err(e) if e.reconnect() => {
+                Err(e) if e.device_failed() => {
                     outcome = Outcome::Failed;
                     break 'groups;
                 }
@@ -320,6 +322,9 @@ async fn request(
                         .await;
                     }
                     return Err(e);
+                }
+                if let ReadError::Gateway(_) = e {
+                    debug!(endpoint = %name, device = %d.id, error = %e, "Modbus gateway reports the device silent.");
                 }
                 if matches!(e, ReadError::Busy) && busy_left > 0 {
                     busy_left -= 1;

@@ -31,6 +31,10 @@ pub enum ReadError {
     /// An answer that does not match the request: drop the connection.
     #[error("mismatched response: {0}")]
     Mismatch(String),
+    /// A gateway says the device behind it did not answer (exceptions 10,
+    /// 11): keep the connection to the gateway, count a device failure.
+    #[error("gateway: {0}")]
+    Gateway(ExceptionCode),
     /// "Server device busy" (exception 6): keep the connection, retry shortly.
     #[error("device busy")]
     Busy,
@@ -40,6 +44,11 @@ pub enum ReadError {
 }
 
 impl ReadError {
+    /// Whether the device failed to answer (counts toward degraded).
+    pub fn device_failed(&self) -> bool {
+        self.reconnect() || matches!(self, ReadError::Gateway(_))
+    }
+
     /// Whether the connection can no longer be trusted.
     pub fn reconnect(&self) -> bool {
         matches!(
@@ -54,6 +63,7 @@ impl ReadError {
             ReadError::Timeout(_) => "timeout",
             ReadError::Transport(_) => "transport",
             ReadError::Mismatch(_) => "mismatch",
+            ReadError::Gateway(_) => "gateway",
             ReadError::Busy => "busy",
             ReadError::Exception(_) => "exception",
         }
@@ -131,6 +141,9 @@ pub async fn read(
             return Err(ReadError::Mismatch(e.to_string()))
         }
         Ok(Ok(Err(ExceptionCode::ServerDeviceBusy))) => return Err(ReadError::Busy),
+        Ok(Ok(Err(
+            code @ (ExceptionCode::GatewayPathUnavailable | ExceptionCode::GatewayTargetDevice),
+        ))) => return Err(ReadError::Gateway(code)),
         Ok(Ok(Err(code))) => return Err(ReadError::Exception(code)),
         Ok(Ok(Ok(a))) => a,
     };
