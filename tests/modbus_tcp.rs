@@ -74,6 +74,11 @@ async fn shipped_profiles_decode_from_a_gateway_with_several_units() {
     assert_eq!(status[0].field("online"), Some(&FieldValue::Bool(true)));
     assert_eq!(status[0].tag("source"), Some("modbus"));
     assert!(out.dead().is_empty(), "{:?}", out.dead());
+    // Three units, one line: one connection, one request at a time.
+    assert_eq!(
+        bank.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
     // The meter's 4 holding fields are one read, not four.
     assert!(
         counter(
@@ -288,4 +293,27 @@ type = "f32"
     assert_eq!((d.source, d.origin.as_str()), ("modbus", "nan-1/holding:1"));
     assert!(d.reason.contains("lamax"), "{}", d.reason);
     assert!(d.reason.contains("not a finite number"), "{}", d.reason);
+}
+
+#[tokio::test]
+async fn inter_request_delay_paces_the_line() {
+    let bank = Bank::default();
+    bank.holding(1, 0, &[500]);
+    bank.holding(2, 0, &[500]);
+    let dev = TcpDevice::start(bank.clone()).await;
+    let cfg = modbus_config(&endpoint(
+        "ep-paced",
+        dev.addr,
+        "inter_request_delay = \"200ms\"",
+        &[("paced-1", 1, "n", "20ms"), ("paced-2", 2, "n", "20ms")],
+    ));
+    let t0 = tokio::time::Instant::now();
+    let run = start(cfg, profile_set(vec![profile("n", "noise", NOISE_LIKE)]));
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    run.stop().await;
+    let elapsed = t0.elapsed().as_millis() as u64;
+    let sent = bank.requests(1) + bank.requests(2);
+    // Unpaced, two devices at 20 ms would cost ~200 requests in 2 s.
+    assert!(sent <= elapsed / 200 + 1, "{sent} requests in {elapsed} ms");
+    assert!(sent >= 4, "{sent}");
 }
