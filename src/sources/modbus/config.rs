@@ -172,8 +172,26 @@ impl Validate for ModbusConfig {
     fn validate(&self, path: &str, cx: &mut Check) {
         let mut names = BTreeSet::new();
         let mut ids = BTreeMap::new();
+        let mut lines: BTreeMap<String, String> = BTreeMap::new();
         for (i, e) in self.endpoints.iter().enumerate() {
             let at = format!("{}[{i}]", join(path, "endpoints"));
+            // One bus, one poller: a serial line (or a serial device server)
+            // split over two endpoints would carry two requests at once.
+            let line = match (e.transport, &e.serial, &e.address) {
+                (Transport::Rtu, Some(s), _) => Some(("serial.path", s.path.display().to_string())),
+                (Transport::RtuOverTcp, _, Some(a)) => Some(("address", a.clone())),
+                _ => None,
+            };
+            if let Some((key, line)) = line.filter(|(_, l)| !l.is_empty()) {
+                if let Some(prev) = lines.insert(line.clone(), at.clone()) {
+                    cx.problem(
+                        join(&at, key),
+                        format!(
+                            "{line:?} is also {prev}: put every device of one bus on one endpoint"
+                        ),
+                    );
+                }
+            }
             if !e.name.is_empty() && !names.insert(e.name.as_str()) {
                 cx.problem(
                     join(&at, "name"),
@@ -273,8 +291,15 @@ impl Validate for EndpointConfig {
         if self.status_interval.is_zero() {
             cx.problem(join(at, "status_interval"), "must be positive");
         }
+        let mut units = BTreeMap::new();
         for (j, d) in self.devices.iter().enumerate() {
             let dp = format!("{at}.devices[{j}]");
+            if let Some(k) = units.insert(d.unit, j) {
+                cx.problem(
+                    join(&dp, "unit"),
+                    format!("unit {} is also devices[{k}]", d.unit),
+                );
+            }
             if d.id.is_empty() || d.id.contains(['\n', '\r']) {
                 cx.problem(join(&dp, "id"), "a device needs an id (its `device` tag)");
             }

@@ -127,3 +127,33 @@ fn devices_must_name_a_profile_with_a_register_map() {
         ]
     );
 }
+
+#[test]
+fn one_bus_cannot_be_split_over_two_endpoints_or_share_a_unit_id() {
+    let (_, cx) = parse(
+        r#"
+        [[endpoints]]
+        name = "a"
+        transport = "rtu"
+        serial = { path = "/dev/ttyUSB0" }
+        [[endpoints.devices]]
+        id = "x"
+        unit = 3
+        profile = "p"
+        [[endpoints.devices]]
+        id = "y"
+        unit = 3
+        profile = "p"
+        [[endpoints]]
+        name = "b"
+        transport = "rtu"
+        serial = { path = "/dev/ttyUSB0" }
+        "#,
+    );
+    let p = problems(&cx).join("\n");
+    assert!(p.contains("sources.modbus.endpoints[1].serial.path: \"/dev/ttyUSB0\" is also sources.modbus.endpoints[0]"), "{p}");
+    assert!(
+        p.contains("sources.modbus.endpoints[0].devices[1].unit: unit 3 is also devices[0]"),
+        "{p}"
+    );
+}
