@@ -300,14 +300,23 @@ fn check_overlaps(specs: &[(usize, FieldSpec)], p: &mut impl FnMut(String, Strin
             }
             let bits_apart = a.kind == Kind::Bit && b.kind == Kind::Bit && a.bit != b.bit;
             if !bits_apart {
-                let (first, second) = if i < j { (i, j) } else { (j, i) };
+                let ((first, f), (second, g)) = if i < j {
+                    ((i, a), (j, b))
+                } else {
+                    ((j, b), (i, a))
+                };
                 p(
                     format!("fields[{second}]"),
                     format!(
-                        "overlapping fields: {} {} overlaps fields[{first}] ({})",
-                        b.table.name(),
-                        b.address,
-                        if i < j { &a.name } else { &b.name }
+                        "overlapping fields: {:?} ({} {}..{}) overlaps fields[{first}] {:?} ({} {}..{})",
+                        g.name,
+                        g.table.name(),
+                        g.address,
+                        g.address as u32 + g.width as u32,
+                        f.name,
+                        f.table.name(),
+                        f.address,
+                        f.address as u32 + f.width as u32,
                     ),
                 );
             }
