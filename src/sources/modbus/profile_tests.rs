@@ -98,9 +98,9 @@ fn overlapping_fields_are_reported_but_distinct_bits_may_share_a_register() {
         "#,
     );
     assert_eq!(p.len(), 1, "{p:?}");
-    assert!(
-        p[0].starts_with("p.modbus.fields[1]: overlapping fields"),
-        "{p:?}"
+    assert_eq!(
+        p[0],
+        "p.modbus.fields[1]: overlapping fields: \"flow\" (holding 11..12) overlaps fields[0] \"total\" (holding 10..12)"
     );
 }
 
