@@ -1,6 +1,7 @@
 //! The simulator speaks the shipped profiles: every payload it publishes
 //! decodes under its profile in `config/devices/` (through greengate's own
-//! topic matching and decoder) into the values the model produced.
+//! topic matching and decoder) into the values the model produced, and every
+//! register image decodes under greengate's Modbus decoder likewise.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,11 @@ use fastrand::Rng;
 use greengate::config::Check;
 use greengate::model::FieldValue;
 use greengate::profiles::{decode, topic::TopicFilter, Profile, ProfileSet};
+use greengate::sources::modbus::decode::{field, Data};
+use greengate::sources::modbus::planner::Read;
+use greengate::sources::modbus::profile::Table as GgTable;
 
+use crate::modbus::{self, Table};
 use crate::model::{self, Values, V};
 use crate::payload::{self, Class};
 
@@ -175,4 +180,70 @@ fn alarm_events_carry_type_and_id_through_the_profile() {
         Some(&FieldValue::Str("sec-01-1".into()))
     );
     assert_eq!(rs[0].field("event"), Some(&FieldValue::Str("alarm".into())));
+}
+
+fn gg_table(t: GgTable) -> Table {
+    match t {
+        GgTable::Coil => Table::Coil,
+        GgTable::DiscreteInput => Table::DiscreteInput,
+        GgTable::Holding => Table::Holding,
+        GgTable::Input => Table::Input,
+    }
+}
+
+#[test]
+fn every_modbus_register_map_decodes_to_the_simulated_values() {
+    let gg = profiles();
+    let ours = modbus::load_profiles(&devices_dir()).expect("profiles");
+    assert!(
+        ours.len() >= 3,
+        "expected the noise, water and lighting maps"
+    );
+    let mut rng = Rng::with_seed(3);
+    for p in ours {
+        let specs = gg[&p.name]
+            .modbus
+            .as_ref()
+            .expect("a [modbus] table")
+            .resolve()
+            .expect("resolves");
+        let mut m = modbus::Model::new(&p.class, &mut rng, true);
+        let values = m.step(
+            &mut rng,
+            DateTime::from_timestamp(1_764_421_205, 0).expect("time"),
+            60.0,
+        );
+        let img = modbus::image_of(&p.fields, &values);
+        for s in &specs {
+            let read = Read {
+                table: s.table,
+                start: s.address,
+                count: s.width,
+                fields: vec![],
+            };
+            let t = gg_table(s.table);
+            let data = if s.table.is_bits() {
+                Data::Bits((0..s.width).map(|i| img.bit(t, s.address + i)).collect())
+            } else {
+                Data::Words((0..s.width).map(|i| img.word(t, s.address + i)).collect())
+            };
+            let got =
+                field(s, &read, &data).unwrap_or_else(|e| panic!("{}: {}: {e}", p.name, s.name));
+            let want = model::get(&values, &s.name)
+                .unwrap_or_else(|| panic!("{}: no simulated {}", p.name, s.name));
+            // Registers hold the device's resolution (e.g. 0.1 dB, 1 L).
+            let want = match want {
+                V::F(x) => V::F(quantised(*x, &got)),
+                other => other.clone(),
+            };
+            close(&got, &want, &s.name, &p.name);
+        }
+    }
+}
+
+fn quantised(x: f64, got: &FieldValue) -> f64 {
+    match got.as_f64() {
+        Some(g) if (g - x).abs() <= 0.051 || (g - x).abs() <= x.abs() * 1e-6 => g,
+        _ => x,
+    }
 }

@@ -46,7 +46,7 @@ impl Image {
 }
 
 /// The register image of one unit holding `v` under the register map `fields`.
-#[allow(dead_code)] // used by the register-map alignment test
+#[cfg(test)]
 pub fn image_of(fields: &[Field], v: &Values) -> Image {
     let mut img = Image::default();
     write_image(&mut img, fields, v);
