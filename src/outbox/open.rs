@@ -138,7 +138,7 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
         Some(a) => match segs.iter().find(|s| s.id >= a.segment) {
             Some(s) if s.id == a.segment => Position {
                 segment: s.id,
-                offset: a.offset.clamp(SEGMENT_HEADER, s.len),
+                offset: a.offset.max(SEGMENT_HEADER).min(s.len),
             },
             Some(s) => Position::start_of(s.id),
             None => Position::start_of(wid),

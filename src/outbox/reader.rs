@@ -292,7 +292,10 @@ impl OutboxReader {
             if b.lines > 0 && b.data.len() as u64 + len + 1 > max_bytes as u64 {
                 return Ok(false);
             }
-            self.ensure(off, RECORD_HEADER + len, limit)?;
+            if !self.ensure(off, RECORD_HEADER + len, limit)? {
+                self.quarantine(off, limit, "unreadable record");
+                continue;
+            }
             let i = (off - self.chunk_off) as usize + RECORD_HEADER as usize;
             let payload = &self.chunk[i..i + len as usize];
             let end = off + RECORD_HEADER + len;

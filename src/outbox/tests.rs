@@ -377,3 +377,13 @@ fn lines_that_can_never_be_stored_are_rejected() {
     }
     w.append(b"a v=1\n").unwrap();
 }
+
+/// The sink spawns its loop on the runtime; the pipeline moves the writer
+/// to a blocking thread.
+#[allow(dead_code)]
+fn halves_can_move_between_threads(mut r: OutboxReader, w: OutboxWriter) {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&w);
+    is_send(&r.stats());
+    is_send(&r.next_batch(1, 1, Duration::ZERO));
+}
