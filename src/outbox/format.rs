@@ -158,27 +158,34 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Where the valid framing of a segment ends: the offset just after the last
 /// record whose header is complete, whose length is plausible (1 ..=
 /// `max_record`) and whose payload lies inside the file. Everything after it
-/// is a torn tail. Payload CRCs are not checked here (the reader does).
-pub fn scan_framing<R: Read + Seek>(file: R, file_len: u64, max_record: u64) -> io::Result<u64> {
+/// is a torn tail. Returns that offset and the number of records before it.
+/// Payload CRCs are not checked here (the reader does).
+pub fn scan_framing<R: Read + Seek>(
+    file: R,
+    file_len: u64,
+    max_record: u64,
+) -> io::Result<(u64, u64)> {
     let mut r = io::BufReader::with_capacity(64 * 1024, file);
     let mut head = [0u8; SEGMENT_HEADER as usize];
     if file_len < SEGMENT_HEADER {
-        return Ok(0);
+        return Ok((0, 0));
     }
     r.read_exact(&mut head)?;
     let mut off = SEGMENT_HEADER;
     let mut h = [0u8; RECORD_HEADER as usize];
+    let mut records = 0;
     loop {
         if off + RECORD_HEADER > file_len {
-            return Ok(off);
+            return Ok((off, records));
         }
         r.read_exact(&mut h)?;
         let (len, _) = parse_record_header(&h);
         if len == 0 || len > max_record || off + RECORD_HEADER + len > file_len {
-            return Ok(off);
+            return Ok((off, records));
         }
         r.seek_relative(len as i64)?;
         off += RECORD_HEADER + len;
+        records += 1;
     }
 }
 
@@ -221,14 +228,14 @@ mod tests {
         let len = seg.len() as u64;
         assert_eq!(
             scan_framing(io::Cursor::new(&seg), len, 1 << 20).unwrap(),
-            good
+            (good, 2)
         );
         // A half header is a torn tail as well.
         seg.truncate(good as usize + 3);
         let len = seg.len() as u64;
         assert_eq!(
             scan_framing(io::Cursor::new(&seg), len, 1 << 20).unwrap(),
-            good
+            (good, 2)
         );
     }
 
@@ -239,7 +246,7 @@ mod tests {
         let len = seg.len() as u64;
         assert_eq!(
             scan_framing(io::Cursor::new(&seg), len, 1 << 20).unwrap(),
-            16
+            (16, 0)
         );
     }
 }

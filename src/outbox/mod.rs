@@ -71,6 +71,7 @@ pub mod config;
 mod format;
 mod open;
 mod reader;
+mod records;
 mod stats;
 mod writer;
 

@@ -87,7 +87,7 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
     if let Some(last) = segs.last_mut() {
         let path = format::segment_path(dir, last.id);
         let f = File::open(&path).map_err(io_err(&path))?;
-        let end = format::scan_framing(f, last.len, max_record).map_err(io_err(&path))?;
+        let (end, _) = format::scan_framing(f, last.len, max_record).map_err(io_err(&path))?;
         if end < last.len {
             warn!(outbox = %name, segment = last.id, offset = end, cut = last.len - end, "Outbox torn tail truncated.");
             shared.m.torn.inc();
@@ -157,6 +157,7 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
     {
         let mut s = shared.lock();
         s.committed = committed;
+        s.reading = start.segment;
         s.empty = start == committed;
     }
     shared.bytes.store(total, Ordering::Relaxed);

@@ -17,6 +17,10 @@ pub(super) struct State {
     pub empty: bool,
     /// When this process last saw the outbox empty (unix ms).
     pub last_empty_ms: u64,
+    /// The segment the reader reads (or is about to open).
+    pub reading: u64,
+    /// Segments deleted by `drop_oldest` that the reader has not passed yet.
+    pub dropped: Vec<u64>,
 }
 
 pub(super) struct Metrics {
@@ -27,6 +31,7 @@ pub(super) struct Metrics {
     pub corrupt: Counter,
     pub torn: Counter,
     pub missing: Counter,
+    pub dropped: Counter,
 }
 
 impl Metrics {
@@ -64,6 +69,11 @@ impl Metrics {
                 "Segments found missing and skipped by the reader.",
                 l,
             ),
+            dropped: metrics::counter(
+                "outbox_records_dropped_total",
+                "Records dropped unsent by drop_oldest to make room.",
+                l,
+            ),
         }
     }
 }
@@ -94,6 +104,8 @@ impl Shared {
                 writer_alive: true,
                 empty,
                 last_empty_ms: if empty { now_ms() } else { 0 },
+                reading: committed.segment,
+                dropped: Vec::new(),
             }),
             space: Condvar::new(),
             notify: Notify::new(),

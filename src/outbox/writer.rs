@@ -179,6 +179,33 @@ impl OutboxWriter {
         !self.shared.full.load(Ordering::Relaxed)
     }
 
+    /// Deletes the oldest segment the reader has not started, unsent, and
+    /// returns how many records it held (0 when only the segments being read
+    /// and written are left). For an outbox that holds only data that may be
+    /// lost under pressure (raw Modbus readings): when `append` returns
+    /// `Full` and waiting is not wanted, drop and retry. Counted in
+    /// `outbox_records_dropped_total`.
+    pub fn drop_oldest(&mut self) -> Result<u64, OutboxError> {
+        let ids = format::list_segments(&self.dir).map_err(io_err(&self.dir))?;
+        let mut s = self.shared.lock();
+        let Some(id) = ids.into_iter().find(|&id| id > s.reading && id < self.seg) else {
+            return Ok(0);
+        };
+        let path = format::segment_path(&self.dir, id);
+        let f = File::open(&path).map_err(io_err(&path))?;
+        let len = f.metadata().map_err(io_err(&path))?.len();
+        let (_, records) = format::scan_framing(f, len, self.max_record).map_err(io_err(&path))?;
+        fs::remove_file(&path).map_err(io_err(&path))?;
+        s.dropped.push(id);
+        drop(s);
+        self.shared.bytes.fetch_sub(len, Ordering::Relaxed);
+        self.shared.full.store(false, Ordering::Relaxed);
+        self.shared.m.dropped.add(records);
+        warn!(outbox = %self.shared.name, segment = id, records, "Outbox records dropped; oldest unread segment deleted to make room.");
+        self.shared.refresh_gauges();
+        Ok(records)
+    }
+
     /// True after an append was refused for lack of space, until space is freed.
     pub fn is_full(&self) -> bool {
         self.shared.full.load(Ordering::Relaxed)

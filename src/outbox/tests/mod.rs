@@ -1,8 +1,9 @@
 //! Unit tests of the outbox on real files in temporary directories.
 
-use super::format::{self, RECORD_HEADER, SEGMENT_HEADER};
+mod recovery;
+
+use super::format;
 use super::*;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,23 +17,23 @@ pub(super) fn cfg(segment_bytes: u64, max_bytes: u64) -> OutboxConfig {
 }
 
 /// A fresh outbox directory whose name (the metrics label) is unique.
-fn dir(tmp: &tempfile::TempDir, name: &str) -> PathBuf {
+pub(super) fn dir(tmp: &tempfile::TempDir, name: &str) -> PathBuf {
     tmp.path().join(format!("{name}-{}", fastrand::u64(..)))
 }
 
-fn label(d: &Path) -> String {
+pub(super) fn label(d: &Path) -> String {
     d.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-fn corrupt_count(d: &Path) -> u64 {
+pub(super) fn corrupt_count(d: &Path) -> u64 {
     crate::metrics::counter("outbox_records_corrupt_total", "", &[("name", &label(d))]).get()
 }
 
-fn line(i: usize) -> Vec<u8> {
+pub(super) fn line(i: usize) -> Vec<u8> {
     format!("m,device=d{i} v={i}i {i}").into_bytes()
 }
 
-fn write(w: &mut OutboxWriter, range: std::ops::Range<usize>) {
+pub(super) fn write(w: &mut OutboxWriter, range: std::ops::Range<usize>) {
     for i in range {
         w.append(&line(i)).unwrap();
     }
@@ -40,7 +41,7 @@ fn write(w: &mut OutboxWriter, range: std::ops::Range<usize>) {
 }
 
 /// Reads and acks everything until the writer is gone.
-async fn drain(r: &mut OutboxReader) -> Vec<String> {
+pub(super) async fn drain(r: &mut OutboxReader) -> Vec<String> {
     let mut out = Vec::new();
     while let Some(b) = r.next_batch(1000, 1 << 20, Duration::ZERO).await.unwrap() {
         out.extend(b.lines().map(|l| String::from_utf8_lossy(l).into_owned()));
@@ -49,11 +50,11 @@ async fn drain(r: &mut OutboxReader) -> Vec<String> {
     out
 }
 
-fn expected(range: std::ops::Range<usize>) -> Vec<String> {
+pub(super) fn expected(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| String::from_utf8(line(i)).unwrap()).collect()
 }
 
-fn segments(d: &Path) -> Vec<u64> {
+pub(super) fn segments(d: &Path) -> Vec<u64> {
     format::list_segments(d).unwrap()
 }
 
@@ -115,139 +116,6 @@ async fn acknowledged_segments_are_deleted() {
     assert_eq!(segments(&d), vec![*before.last().unwrap()]);
     assert!(w.stats().bytes() < bytes_before);
     assert_eq!(w.stats().oldest_age(), Duration::ZERO);
-}
-
-#[tokio::test]
-async fn torn_tail_is_truncated_on_open() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = dir(&tmp, "torn");
-    let (mut w, r) = open(&d, &cfg(1 << 20, 4 << 20)).unwrap();
-    write(&mut w, 0..10);
-    drop((w, r));
-    let seg = format::segment_path(&d, segments(&d)[0]);
-    let good = fs::metadata(&seg).unwrap().len();
-    // A record cut short by a crash: header complete, payload partial.
-    let mut torn = format::record_header(b"m v=99i 99").to_vec();
-    torn.extend_from_slice(b"m v=");
-    let mut bytes = fs::read(&seg).unwrap();
-    bytes.extend_from_slice(&torn);
-    fs::write(&seg, &bytes).unwrap();
-    let (mut w, mut r) = open(&d, &cfg(1 << 20, 4 << 20)).unwrap();
-    assert_eq!(fs::metadata(&seg).unwrap().len(), good);
-    // Appends continue after the cut, correctly framed.
-    write(&mut w, 10..12);
-    drop(w);
-    assert_eq!(drain(&mut r).await, expected(0..12));
-}
-
-#[tokio::test]
-async fn corrupt_record_in_the_middle_is_quarantined_and_counted() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = dir(&tmp, "corrupt");
-    let (mut w, r) = open(&d, &cfg(1 << 20, 4 << 20)).unwrap();
-    write(&mut w, 0..10);
-    drop((w, r));
-    let seg = format::segment_path(&d, segments(&d)[0]);
-    let mut bytes = fs::read(&seg).unwrap();
-    // Flip a payload byte of record 3.
-    let rec_len = |i: usize| RECORD_HEADER as usize + line(i).len();
-    let at = SEGMENT_HEADER as usize + (0..3).map(rec_len).sum::<usize>() + 8 + 2;
-    bytes[at] ^= 0x20;
-    fs::write(&seg, &bytes).unwrap();
-    let (w, mut r) = open(&d, &cfg(1 << 20, 4 << 20)).unwrap();
-    drop(w);
-    let mut want = expected(0..10);
-    want.remove(3);
-    assert_eq!(drain(&mut r).await, want);
-    assert_eq!(corrupt_count(&d), 1);
-    let q: Vec<_> = fs::read_dir(d.join("quarantine")).unwrap().collect();
-    assert_eq!(q.len(), 1);
-    // Acknowledged past it: a restart does not count it again.
-    let (w, mut r) = open(&d, &cfg(1 << 20, 4 << 20)).unwrap();
-    drop(w);
-    assert!(drain(&mut r).await.is_empty());
-    assert_eq!(corrupt_count(&d), 1);
-}
-
-#[tokio::test]
-async fn broken_framing_in_a_closed_segment_costs_only_that_segment_tail() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = dir(&tmp, "framing");
-    let (mut w, r) = open(&d, &cfg(4096, 1 << 20)).unwrap();
-    write(&mut w, 0..400);
-    drop((w, r));
-    let ids = segments(&d);
-    let first = format::segment_path(&d, ids[0]);
-    let mut bytes = fs::read(&first).unwrap();
-    // An absurd length in the second record of the first segment.
-    let at = SEGMENT_HEADER as usize + RECORD_HEADER as usize + line(0).len();
-    bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-    fs::write(&first, &bytes).unwrap();
-    let (w, mut r) = open(&d, &cfg(4096, 1 << 20)).unwrap();
-    drop(w);
-    let got = drain(&mut r).await;
-    assert_eq!(got[0], expected(0..1)[0]);
-    assert_eq!(got.last(), expected(399..400).last());
-    assert!(got.len() < 400);
-    assert_eq!(corrupt_count(&d), 1);
-}
-
-#[tokio::test]
-async fn segment_with_a_bad_header_is_quarantined() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = dir(&tmp, "badheader");
-    let (mut w, r) = open(&d, &cfg(4096, 1 << 20)).unwrap();
-    write(&mut w, 0..400);
-    drop((w, r));
-    let first = format::segment_path(&d, segments(&d)[0]);
-    let mut bytes = fs::read(&first).unwrap();
-    bytes[0] = b'X';
-    fs::write(&first, &bytes).unwrap();
-    let (w, mut r) = open(&d, &cfg(4096, 1 << 20)).unwrap();
-    drop(w);
-    let got = drain(&mut r).await;
-    assert!(!got.is_empty() && got.len() < 400);
-    assert_eq!(got.last(), expected(399..400).last());
-    assert_eq!(corrupt_count(&d), 1);
-}
-
-#[tokio::test]
-async fn deleted_segment_referenced_by_the_ack_is_skipped() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = dir(&tmp, "missing");
-    let (mut w, mut r) = open(&d, &cfg(4096, 1 << 20)).unwrap();
-    write(&mut w, 0..400);
-    let b = r
-        .next_batch(5, 1 << 20, Duration::ZERO)
-        .await
-        .unwrap()
-        .unwrap();
-    r.ack(b).unwrap();
-    drop((w, r));
-    // The ack points into the first segment; it disappears (and so does the
-    // second: a gap in the ids).
-    let ids = segments(&d);
-    fs::remove_file(format::segment_path(&d, ids[0])).unwrap();
-    fs::remove_file(format::segment_path(&d, ids[1])).unwrap();
-    let (w, mut r) = open(&d, &cfg(4096, 1 << 20)).unwrap();
-    drop(w);
-    let got = drain(&mut r).await;
-    assert_eq!(got.last(), expected(399..400).last());
-    assert!(got.len() < 395);
-}
-
-#[tokio::test]
-async fn segment_deleted_while_running_is_skipped() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = dir(&tmp, "missingrun");
-    let (mut w, mut r) = open(&d, &cfg(4096, 1 << 20)).unwrap();
-    write(&mut w, 0..400);
-    let ids = segments(&d);
-    fs::remove_file(format::segment_path(&d, ids[1])).unwrap();
-    drop(w);
-    let got = drain(&mut r).await;
-    assert_eq!(got.first(), expected(0..1).first());
-    assert_eq!(got.last(), expected(399..400).last());
 }
 
 #[tokio::test]
@@ -386,4 +254,47 @@ fn halves_can_move_between_threads(mut r: OutboxReader, w: OutboxWriter) {
     is_send(&w);
     is_send(&r.stats());
     is_send(&r.next_batch(1, 1, Duration::ZERO));
+}
+
+#[tokio::test]
+async fn drop_oldest_frees_the_oldest_unread_segment_and_counts_its_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dir(&tmp, "dropoldest");
+    let (mut w, mut r) = open(&d, &cfg(4096, 16384)).unwrap();
+    let mut n = 0;
+    while w.append(&line(n)).is_ok() {
+        n += 1;
+    }
+    w.commit().unwrap();
+    // The reader holds a batch from the first segment (the sink is down).
+    let held = r
+        .next_batch(3, 1 << 20, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    let ids = segments(&d);
+    let dropped = w.drop_oldest().unwrap();
+    assert!(dropped > 0);
+    assert!(
+        !format::segment_path(&d, ids[1]).exists(),
+        "the second segment goes"
+    );
+    assert!(
+        format::segment_path(&d, ids[0]).exists(),
+        "the one being read stays"
+    );
+    w.append(&line(n)).unwrap();
+    w.commit().unwrap();
+    drop(w);
+    r.ack(held).unwrap();
+    let rest = drain(&mut r).await;
+    assert_eq!(rest.len() as u64 + 3 + dropped, n as u64 + 1);
+    assert_eq!(rest.last(), expected(n..n + 1).last());
+    let missing =
+        crate::metrics::counter("outbox_segments_missing_total", "", &[("name", &label(&d))]);
+    assert_eq!(
+        missing.get(),
+        0,
+        "a dropped segment is not reported missing"
+    );
 }
