@@ -1,11 +1,9 @@
-//! The outbox under concurrency, random operation sequences, and kill -9 of
-//! a real writer process.
+//! The outbox under concurrency and random operation sequences (crashes:
+//! `tests/outbox_crash.rs`).
 
 use greengate::outbox::{open, FsyncPolicy, OutboxConfig, OutboxError, OutboxReader};
 use proptest::prelude::*;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn cfg(segment_bytes: u64, max_bytes: u64, fsync: FsyncPolicy) -> OutboxConfig {
@@ -203,107 +201,5 @@ proptest! {
     fn random_operations_never_lose_an_unacknowledged_record(ops in proptest::collection::vec(op(), 1..80)) {
         let tmp = tempfile::tempdir().unwrap();
         run_ops(&tmp.path().join("prop"), &ops)?;
-    }
-}
-
-/// The writer process of `kill9_writer_loses_no_committed_record`: appends
-/// forever while a reader acknowledges, printing what it has committed and
-/// acknowledged. Does nothing unless started by that test.
-#[test]
-#[ignore = "child process of kill9_writer_loses_no_committed_record"]
-fn crash_child() {
-    let Ok(dir) = std::env::var("GG_OUTBOX_CRASH_DIR") else {
-        return;
-    };
-    let start: u64 = std::env::var("GG_OUTBOX_CRASH_START")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let c = cfg(64 * 1024, 1 << 30, FsyncPolicy::Interval);
-    let (mut w, mut r) = open(Path::new(&dir), &c).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            while let Some(b) = r.next_batch(700, 1 << 20, Duration::ZERO).await.unwrap() {
-                let end = b.lines().map(id_of).last().unwrap() + 1;
-                println!("acking {end}");
-                r.ack(b).unwrap();
-                println!("acked {end}");
-            }
-        });
-    });
-    for id in start.. {
-        w.append(&line(id, (id % 17) as usize)).unwrap();
-        if id % 100 == 99 {
-            w.commit().unwrap();
-            println!("committed {}", id + 1);
-        }
-    }
-}
-
-#[tokio::test]
-async fn kill9_writer_loses_no_committed_record() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("crash");
-    let mut start = 0u64;
-    for round in 0..3 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("GG_OUTBOX_CRASH_DIR", &dir)
-            .env("GG_OUTBOX_CRASH_START", start.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let (mut committed, mut acking, mut acked) = (0u64, 0u64, 0u64);
-        let mut l = String::new();
-        let mut killed = false;
-        while out.read_line(&mut l).unwrap() > 0 {
-            let mut it = l.split_whitespace();
-            match (it.next(), it.next().and_then(|n| n.parse::<u64>().ok())) {
-                (Some("committed"), Some(n)) => committed = n,
-                (Some("acking"), Some(n)) => acking = acking.max(n),
-                (Some("acked"), Some(n)) => acked = acked.max(n),
-                _ => {}
-            }
-            l.clear();
-            if !killed && committed >= start + 30_000 && acked > start {
-                child.kill().unwrap(); // SIGKILL
-                killed = true;
-            }
-        }
-        child.wait().unwrap();
-        assert!(killed, "round {round}: the child ended by itself");
-        // Read without acknowledging: exactly one contiguous run of ids that
-        // starts at or after the last acknowledged id, at or before the last
-        // id being acknowledged, and reaches at least the last committed id.
-        let (w, mut r) = open(&dir, &cfg(64 * 1024, 1 << 30, FsyncPolicy::Interval)).unwrap();
-        drop(w);
-        let ids = read_all(&mut r).await;
-        let first = *ids.first().unwrap_or(&committed);
-        assert!(
-            first >= acked && first <= acking,
-            "round {round}: first {first}, acked {acked}, acking {acking}"
-        );
-        for (i, id) in ids.iter().enumerate() {
-            assert_eq!(*id, first + i as u64, "round {round}: gap or duplicate");
-        }
-        let end = first + ids.len() as u64;
-        assert!(
-            end >= committed,
-            "round {round}: committed {committed}, readable up to {end}"
-        );
-        eprintln!("round {round}: acked {acked} acking {acking} committed {committed}, readable {first}..{end}");
-        start = end;
     }
 }
