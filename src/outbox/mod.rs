@@ -59,6 +59,46 @@
 //! oldest unacknowledged record, within the time it takes to fill one
 //! segment, at no per-record cost.
 //!
+//! # Use
+//!
+//! ```no_run
+//! # use greengate::outbox::{open, OutboxConfig, OutboxError};
+//! # use std::time::Duration;
+//! # async fn demo(lines: Vec<Vec<u8>>) -> Result<(), OutboxError> {
+//! let (mut w, mut r) = open("outbox/influxdb".as_ref(), &OutboxConfig::default())?;
+//! // Pipeline (blocking thread): a group of records, one commit, then the
+//! // sources' acknowledgements.
+//! for line in &lines {
+//!     loop {
+//!         match w.append(line) {
+//!             Ok(()) => break,
+//!             // Back-pressure: make what we have visible, wait for the sink.
+//!             Err(OutboxError::Full { .. }) => {
+//!                 w.commit()?;
+//!                 w.wait_for_space(Duration::from_secs(1));
+//!             }
+//!             Err(OutboxError::InvalidRecord { .. }) => break, // dead-letter it
+//!             Err(e) => return Err(e), // do not acknowledge the sources
+//!         }
+//!     }
+//! }
+//! w.commit()?; // now fire the sources' acks
+//! drop(w);
+//! // Sink (tokio task):
+//! while let Some(batch) = r.next_batch(5000, 1 << 20, Duration::from_millis(200)).await? {
+//!     // ... write batch.data (newline-terminated lines) to the store ...
+//!     r.ack(batch)?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! When full: the writer returns `Full` and the pipeline withholds source
+//! acknowledgements (MQTT back-pressure). For an outbox that holds only
+//! droppable data (raw Modbus readings, kept apart from indicators),
+//! [`OutboxWriter::drop_oldest`] deletes the oldest unread segment instead.
+//! Readiness: [`OutboxStats::is_full`] and [`OutboxStats::usage`].
+//!
 //! # Threads
 //!
 //! [`OutboxWriter`] is synchronous (the pipeline calls it on a blocking

@@ -124,9 +124,12 @@ impl OutboxWriter {
             return Err(self.repair(e));
         }
         self.flushed_len = self.len;
-        self.unsynced = true;
+        if self.uncommitted > 0 {
+            self.unsynced = true;
+        }
         match self.policy {
-            FsyncPolicy::Always => self.sync()?,
+            FsyncPolicy::Always if self.unsynced => self.sync()?,
+            FsyncPolicy::Always => {}
             FsyncPolicy::Interval => self.sync_if_due()?,
             FsyncPolicy::Never => self.unsynced = false,
         }
