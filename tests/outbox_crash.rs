@@ -68,7 +68,8 @@ fn crash_child() {
             }
         });
     });
-    for id in start.. {
+    // Bounded, in case the parent dies before killing us.
+    for id in start..start + 5_000_000 {
         w.append(&line(id, (id % 17) as usize)).unwrap();
         if id % 100 == 99 {
             w.commit().unwrap();
@@ -98,6 +99,7 @@ async fn kill9_writer_loses_no_committed_record() {
             .spawn()
             .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut child = KillOnDrop(child);
         let (mut committed, mut acking, mut acked) = (0u64, 0u64, 0u64);
         let mut l = String::new();
         let mut killed = false;
@@ -111,11 +113,11 @@ async fn kill9_writer_loses_no_committed_record() {
             }
             l.clear();
             if !killed && committed >= start + 30_000 && acked > start {
-                child.kill().unwrap(); // SIGKILL
+                child.0.kill().unwrap(); // SIGKILL
                 killed = true;
             }
         }
-        child.wait().unwrap();
+        child.0.wait().unwrap();
         assert!(killed, "round {round}: the child ended by itself");
         // Read without acknowledging: exactly one contiguous run of ids that
         // starts at or after the last acknowledged id, at or before the last
@@ -256,5 +258,15 @@ proptest! {
         });
         prop_assert!(ids.windows(2).all(|p| p[0] < p[1]), "{ids:?}");
         prop_assert_eq!(ids.last(), Some(&1_000_000));
+    }
+}
+
+/// Kills the child if the test fails before it does.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
