@@ -1,0 +1,252 @@
+//! The on-disk format (described in the module doc of `outbox`): segment
+//! names and headers, record headers, the ack file, and the open-time scan
+//! of the last segment. Pure functions over bytes where possible.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// `b"GGOUTBX1"` + created_unix_ms (u64 LE).
+pub const SEGMENT_MAGIC: &[u8; 8] = b"GGOUTBX1";
+pub const SEGMENT_HEADER: u64 = 16;
+/// length (u32 LE) + CRC32 of the payload (u32 LE).
+pub const RECORD_HEADER: u64 = 8;
+/// `b"GGACK001"` + segment (u64 LE) + offset (u64 LE) + CRC32 of the 24 bytes before.
+const ACK_MAGIC: &[u8; 8] = b"GGACK001";
+const ACK_LEN: usize = 28;
+pub const ACK_FILE: &str = "ack";
+pub const ACK_TMP: &str = "ack.tmp";
+pub const QUARANTINE_DIR: &str = "quarantine";
+
+/// A place in the outbox: a segment id and a byte offset in that segment.
+/// Ordered by segment, then offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+impl Position {
+    pub fn start_of(segment: u64) -> Self {
+        Position {
+            segment,
+            offset: SEGMENT_HEADER,
+        }
+    }
+}
+
+pub fn segment_name(id: u64) -> String {
+    format!("{id:020}.seg")
+}
+
+pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(segment_name(id))
+}
+
+/// The id of a segment file name, `None` for any other file.
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The ids of every segment in `dir`, ascending.
+pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(id) = entry.file_name().to_str().and_then(parse_segment_name) {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+pub fn segment_header(created_unix_ms: u64) -> [u8; SEGMENT_HEADER as usize] {
+    let mut h = [0u8; SEGMENT_HEADER as usize];
+    h[..8].copy_from_slice(SEGMENT_MAGIC);
+    h[8..].copy_from_slice(&created_unix_ms.to_le_bytes());
+    h
+}
+
+/// The creation time of a segment from its header, `None` if it is not one.
+pub fn parse_segment_header(h: &[u8]) -> Option<u64> {
+    if h.len() < SEGMENT_HEADER as usize || &h[..8] != SEGMENT_MAGIC {
+        return None;
+    }
+    Some(u64::from_le_bytes(h[8..16].try_into().ok()?))
+}
+
+pub fn record_header(payload: &[u8]) -> [u8; RECORD_HEADER as usize] {
+    let mut h = [0u8; RECORD_HEADER as usize];
+    h[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    h[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    h
+}
+
+/// `(length, crc)` of a record header.
+pub fn parse_record_header(h: &[u8]) -> (u64, u32) {
+    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    (u64::from(len), crc)
+}
+
+pub fn encode_ack(pos: Position) -> [u8; ACK_LEN] {
+    let mut b = [0u8; ACK_LEN];
+    b[..8].copy_from_slice(ACK_MAGIC);
+    b[8..16].copy_from_slice(&pos.segment.to_le_bytes());
+    b[16..24].copy_from_slice(&pos.offset.to_le_bytes());
+    let crc = crc32fast::hash(&b[..24]);
+    b[24..].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+pub fn decode_ack(b: &[u8]) -> Option<Position> {
+    if b.len() != ACK_LEN || &b[..8] != ACK_MAGIC {
+        return None;
+    }
+    let crc = u32::from_le_bytes(b[24..28].try_into().ok()?);
+    if crc32fast::hash(&b[..24]) != crc {
+        return None;
+    }
+    Some(Position {
+        segment: u64::from_le_bytes(b[8..16].try_into().ok()?),
+        offset: u64::from_le_bytes(b[16..24].try_into().ok()?),
+    })
+}
+
+/// Reads the ack file: `Ok(None)` when there is none, `Err` text when it is
+/// unreadable or corrupt.
+pub fn read_ack(dir: &Path) -> Result<Option<Position>, String> {
+    match fs::read(dir.join(ACK_FILE)) {
+        Ok(b) => decode_ack(&b)
+            .map(Some)
+            .ok_or_else(|| "the ack file is corrupt".to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Replaces the ack file atomically: write `ack.tmp`, fsync it, rename it
+/// over `ack`, fsync the directory (the two fsyncs only when `sync`).
+pub fn write_ack(dir: &Path, pos: Position, sync: bool) -> io::Result<()> {
+    let tmp = dir.join(ACK_TMP);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)?;
+    f.write_all(&encode_ack(pos))?;
+    if sync {
+        f.sync_data()?;
+    }
+    drop(f);
+    fs::rename(&tmp, dir.join(ACK_FILE))?;
+    if sync {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Where the valid framing of a segment ends: the offset just after the last
+/// record whose header is complete, whose length is plausible (1 ..=
+/// `max_record`) and whose payload lies inside the file. Everything after it
+/// is a torn tail. Returns that offset and the number of records before it.
+/// Payload CRCs are not checked here (the reader does).
+pub fn scan_framing<R: Read + Seek>(
+    file: R,
+    file_len: u64,
+    max_record: u64,
+) -> io::Result<(u64, u64)> {
+    let mut r = io::BufReader::with_capacity(64 * 1024, file);
+    let mut head = [0u8; SEGMENT_HEADER as usize];
+    if file_len < SEGMENT_HEADER {
+        return Ok((0, 0));
+    }
+    r.read_exact(&mut head)?;
+    let mut off = SEGMENT_HEADER;
+    let mut h = [0u8; RECORD_HEADER as usize];
+    let mut records = 0;
+    loop {
+        if off + RECORD_HEADER > file_len {
+            return Ok((off, records));
+        }
+        r.read_exact(&mut h)?;
+        let (len, _) = parse_record_header(&h);
+        if len == 0 || len > max_record || off + RECORD_HEADER + len > file_len {
+            return Ok((off, records));
+        }
+        r.seek_relative(len as i64)?;
+        off += RECORD_HEADER + len;
+        records += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_sort_by_id_and_round_trip() {
+        assert_eq!(segment_name(1), "00000000000000000001.seg");
+        assert_eq!(parse_segment_name(&segment_name(42)), Some(42));
+        assert_eq!(parse_segment_name("ack"), None);
+        assert_eq!(parse_segment_name("0001.seg"), None);
+        assert_eq!(parse_segment_name("0000000000000000000x.seg"), None);
+    }
+
+    #[test]
+    fn ack_round_trips_and_rejects_any_flipped_bit() {
+        let p = Position {
+            segment: 7,
+            offset: 123_456,
+        };
+        let mut b = encode_ack(p);
+        assert_eq!(decode_ack(&b), Some(p));
+        b[10] ^= 1;
+        assert_eq!(decode_ack(&b), None);
+        assert_eq!(decode_ack(&b[..10]), None);
+    }
+
+    #[test]
+    fn framing_scan_stops_before_a_torn_record() {
+        let mut seg = segment_header(1).to_vec();
+        for line in [&b"a x=1"[..], b"b y=2"] {
+            seg.extend_from_slice(&record_header(line));
+            seg.extend_from_slice(line);
+        }
+        let good = seg.len() as u64;
+        seg.extend_from_slice(&record_header(b"c z=3"));
+        seg.extend_from_slice(b"c z"); // payload cut short
+        let len = seg.len() as u64;
+        assert_eq!(
+            scan_framing(io::Cursor::new(&seg), len, 1 << 20).unwrap(),
+            (good, 2)
+        );
+        // A half header is a torn tail as well.
+        seg.truncate(good as usize + 3);
+        let len = seg.len() as u64;
+        assert_eq!(
+            scan_framing(io::Cursor::new(&seg), len, 1 << 20).unwrap(),
+            (good, 2)
+        );
+    }
+
+    #[test]
+    fn framing_scan_stops_at_an_implausible_length() {
+        let mut seg = segment_header(1).to_vec();
+        seg.extend_from_slice(&[0u8; 64]); // zero-filled after a power loss
+        let len = seg.len() as u64;
+        assert_eq!(
+            scan_framing(io::Cursor::new(&seg), len, 1 << 20).unwrap(),
+            (16, 0)
+        );
+    }
+}

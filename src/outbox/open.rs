@@ -1,0 +1,213 @@
+//! Opening an outbox: recovery after whatever ended the last process
+//! (leftover acknowledged segments, torn tails, bad segment headers), then
+//! the writer at the end and the reader at the acknowledged position.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::warn;
+
+use super::format::{self, Position, RECORD_HEADER, SEGMENT_HEADER};
+use super::reader::OutboxReader;
+use super::stats::Shared;
+use super::writer::{create_segment, OutboxWriter};
+use super::{io_err, FsyncPolicy, OutboxConfig, OutboxError};
+
+/// A segment that passed the header check: id, length, creation time.
+struct Seg {
+    id: u64,
+    len: u64,
+    created: u64,
+}
+
+/// Opens (or creates) the outbox in `dir`; the directory's file name is the
+/// `name` label of its metrics. `cfg.dir` is not used here (the caller picks
+/// `dir`, normally `<outbox.dir>/<sink name>`).
+pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReader), OutboxError> {
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "outbox".to_string());
+    let segment_bytes = cfg.segment_bytes.max(SEGMENT_HEADER + RECORD_HEADER + 1);
+    let max_record = segment_bytes - SEGMENT_HEADER - RECORD_HEADER;
+    let sync = cfg.fsync != FsyncPolicy::Never;
+    let shared = Arc::new(Shared::new(
+        name.clone(),
+        cfg.max_bytes,
+        Position::start_of(0),
+        true,
+    ));
+
+    let _ = fs::remove_file(dir.join(format::ACK_TMP));
+    let ack = match format::read_ack(dir) {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(outbox = %name, error = %e, "Outbox ack file unreadable; reading every segment again.");
+            None
+        }
+    };
+    let ids = format::list_segments(dir).map_err(io_err(dir))?;
+    let mut segs = Vec::with_capacity(ids.len());
+    let last_id = ids.last().copied();
+    for id in ids {
+        let path = format::segment_path(dir, id);
+        if ack.is_some_and(|a| id < a.segment) {
+            // Acknowledged; its deletion was interrupted.
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    return Err(io_err(&path)(e));
+                }
+            }
+            continue;
+        }
+        let mut f = File::open(&path).map_err(io_err(&path))?;
+        let len = f.metadata().map_err(io_err(&path))?.len();
+        let mut h = [0u8; SEGMENT_HEADER as usize];
+        let created = if len >= SEGMENT_HEADER {
+            f.read_exact(&mut h).map_err(io_err(&path))?;
+            format::parse_segment_header(&h)
+        } else {
+            None
+        };
+        match created {
+            Some(created) => segs.push(Seg { id, len, created }),
+            None if len < SEGMENT_HEADER && Some(id) == last_id => {
+                // Created just before a crash: nothing in it.
+                fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+            None => quarantine_segment(dir, &shared, id)?,
+        }
+    }
+
+    if let Some(last) = segs.last_mut() {
+        let path = format::segment_path(dir, last.id);
+        let f = File::open(&path).map_err(io_err(&path))?;
+        let (end, _) = format::scan_framing(f, last.len, max_record).map_err(io_err(&path))?;
+        if end < last.len {
+            warn!(outbox = %name, segment = last.id, offset = end, cut = last.len - end, "Outbox torn tail truncated.");
+            shared.m.torn.inc();
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            f.set_len(end).map_err(io_err(&path))?;
+            if sync {
+                f.sync_data().map_err(io_err(&path))?;
+            }
+            last.len = end;
+        }
+    }
+
+    // The writer continues the last segment while it has room.
+    let (wid, wlen, file) = match segs.last() {
+        Some(last) if last.len + RECORD_HEADER < segment_bytes => {
+            let path = format::segment_path(dir, last.id);
+            let mut f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            f.seek(SeekFrom::End(0)).map_err(io_err(&path))?;
+            (last.id, last.len, f)
+        }
+        _ => {
+            let id = segs
+                .last()
+                .map(|s| s.id)
+                .max(ack.map(|a| a.segment))
+                .unwrap_or(0)
+                + 1;
+            let (f, created) =
+                create_segment(dir, id, sync).map_err(io_err(&format::segment_path(dir, id)))?;
+            segs.push(Seg {
+                id,
+                len: SEGMENT_HEADER,
+                created,
+            });
+            (id, SEGMENT_HEADER, f)
+        }
+    };
+
+    // The reader starts at the ack, or at the first segment after it if that
+    // one is gone.
+    let start = match ack {
+        Some(a) => match segs.iter().find(|s| s.id >= a.segment) {
+            Some(s) if s.id == a.segment => Position {
+                segment: s.id,
+                offset: a.offset.max(SEGMENT_HEADER).min(s.len),
+            },
+            Some(s) => Position::start_of(s.id),
+            None => Position::start_of(wid),
+        },
+        None => Position::start_of(segs.first().map_or(wid, |s| s.id)),
+    };
+    let committed = Position {
+        segment: wid,
+        offset: wlen,
+    };
+    let total: u64 = segs.iter().map(|s| s.len).sum();
+    let created = segs
+        .iter()
+        .find(|s| s.id == start.segment)
+        .map_or(0, |s| s.created);
+    {
+        let mut s = shared.lock();
+        s.committed = committed;
+        s.reading = start.segment;
+        s.empty = start == committed;
+    }
+    shared.bytes.store(total, Ordering::Relaxed);
+    shared.oldest_created_ms.store(created, Ordering::Relaxed);
+    shared.refresh_gauges();
+
+    let writer = OutboxWriter {
+        shared: shared.clone(),
+        dir: dir.to_path_buf(),
+        policy: cfg.fsync,
+        interval: cfg.fsync_interval,
+        segment_bytes,
+        max_record,
+        seg: wid,
+        file: Some(BufWriter::with_capacity(64 * 1024, file)),
+        len: wlen,
+        flushed_len: wlen,
+        committed,
+        uncommitted: 0,
+        unsynced: false,
+        last_sync: Instant::now(),
+    };
+    let reader = OutboxReader {
+        shared,
+        dir: dir.to_path_buf(),
+        sync,
+        max_record,
+        pos: start,
+        cur: None,
+        chunk: Vec::new(),
+        chunk_seg: 0,
+        chunk_off: 0,
+        pending: None,
+        mark: start,
+        acked: start,
+        early: BTreeMap::new(),
+        finished: VecDeque::new(),
+        spare: Vec::new(),
+    };
+    Ok((writer, reader))
+}
+
+/// Moves a file that is not a segment (bad header) out of the way.
+fn quarantine_segment(dir: &Path, shared: &Shared, id: u64) -> Result<(), OutboxError> {
+    let qdir = dir.join(format::QUARANTINE_DIR);
+    fs::create_dir_all(&qdir).map_err(io_err(&qdir))?;
+    let from = format::segment_path(dir, id);
+    let to = qdir.join(format!("{}.bad", format::segment_name(id)));
+    fs::rename(&from, &to).map_err(io_err(&from))?;
+    warn!(outbox = %shared.name, segment = id, to = %to.display(), "Outbox segment header corrupt; segment quarantined.");
+    shared.m.corrupt.inc();
+    Ok(())
+}

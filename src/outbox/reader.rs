@@ -1,0 +1,213 @@
+//! The reading half: batches of committed records, checksums verified,
+//! corrupt records quarantined; acknowledgements persisted atomically and
+//! acknowledged segments deleted.
+//!
+//! Cancel safety: the batch being filled lives in the reader, so a
+//! `next_batch` future dropped mid-way loses nothing; the next call continues
+//! the same batch.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::warn;
+
+use super::format::{self, Position};
+use super::stats::{now_ms, OutboxStats, Shared};
+use super::{io_err, Batch, OutboxError};
+
+use super::records::Segment;
+
+/// The reading half: owned by one sink.
+pub struct OutboxReader {
+    pub(super) shared: Arc<Shared>,
+    pub(super) dir: PathBuf,
+    pub(super) sync: bool,
+    pub(super) max_record: u64,
+    /// The next record to read.
+    pub(super) pos: Position,
+    pub(super) cur: Option<Segment>,
+    /// Read-ahead of segment `chunk_seg` from `chunk_off`.
+    pub(super) chunk: Vec<u8>,
+    pub(super) chunk_seg: u64,
+    pub(super) chunk_off: u64,
+    /// The batch being filled.
+    pub(super) pending: Option<Batch>,
+    /// The end of the last batch handed out.
+    pub(super) mark: Position,
+    /// Everything before this is acknowledged (and persisted).
+    pub(super) acked: Position,
+    /// Acks that came before the acks of earlier batches: start -> end.
+    pub(super) early: BTreeMap<Position, Position>,
+    /// Segments read to the end: id, length, creation time.
+    pub(super) finished: VecDeque<(u64, u64, u64)>,
+    /// A returned batch buffer, reused for the next batch.
+    pub(super) spare: Vec<u8>,
+}
+
+impl OutboxReader {
+    /// Waits for records; returns up to `max_lines`/`max_bytes`, waiting at
+    /// most `linger` after the first record for a fuller batch. `Ok(None)`
+    /// when the writer is gone and everything has been read. A single record
+    /// larger than `max_bytes` is returned alone.
+    pub async fn next_batch(
+        &mut self,
+        max_lines: usize,
+        max_bytes: usize,
+        linger: Duration,
+    ) -> Result<Option<Batch>, OutboxError> {
+        let max_lines = max_lines.max(1);
+        let max_bytes = max_bytes.max(1);
+        let mut deadline = None;
+        loop {
+            let (committed, alive) = {
+                let s = self.shared.lock();
+                (s.committed, s.writer_alive)
+            };
+            let caught_up = self.fill(committed, max_lines, max_bytes)?;
+            let (lines, bytes) = self
+                .pending
+                .as_ref()
+                .map_or((0, 0), |b| (b.lines, b.data.len()));
+            if lines >= max_lines || bytes >= max_bytes || (lines > 0 && caught_up && !alive) {
+                return Ok(self.take_pending());
+            }
+            if lines == 0 {
+                self.settle_empty()?;
+                if caught_up && !alive {
+                    return Ok(None);
+                }
+            } else if deadline.is_none() {
+                deadline = Some(tokio::time::Instant::now() + linger);
+            }
+            match deadline {
+                Some(d) => {
+                    if tokio::time::Instant::now() >= d {
+                        return Ok(self.take_pending());
+                    }
+                    tokio::select! {
+                        _ = self.shared.notify.notified() => {}
+                        _ = tokio::time::sleep_until(d) => {}
+                    }
+                }
+                None => self.shared.notify.notified().await,
+            }
+        }
+    }
+
+    /// Acknowledges a batch: it will not be read again, even after a restart.
+    /// Batches may be acknowledged in any order, but progress stops at the
+    /// first batch that is never acknowledged.
+    pub fn ack(&mut self, batch: Batch) -> Result<(), OutboxError> {
+        let Batch {
+            mut data,
+            lines,
+            start,
+            end,
+        } = batch;
+        if data.capacity() > self.spare.capacity() {
+            data.clear();
+            self.spare = data;
+        }
+        self.shared.m.acked.add(lines as u64);
+        if start == self.acked {
+            self.acked = end;
+            while let Some(e) = self.early.remove(&self.acked) {
+                self.acked = e;
+            }
+        } else {
+            if start > self.acked {
+                self.early.insert(start, end);
+            }
+            return Ok(());
+        }
+        self.persist_ack()?;
+        self.reclaim();
+        self.note_if_empty();
+        self.shared.refresh_gauges();
+        Ok(())
+    }
+
+    /// A read-only view for readiness and metrics.
+    pub fn stats(&self) -> OutboxStats {
+        OutboxStats(self.shared.clone())
+    }
+
+    fn take_pending(&mut self) -> Option<Batch> {
+        let mut b = self.pending.take()?;
+        b.end = self.pos;
+        self.mark = self.pos;
+        Some(b)
+    }
+
+    /// With an empty pending batch: positions skipped over (segment ends,
+    /// quarantined records) are acknowledged at once when nothing else is
+    /// outstanding, so a restart does not re-read them.
+    fn settle_empty(&mut self) -> Result<(), OutboxError> {
+        if self.pos != self.mark && self.acked == self.mark && self.early.is_empty() {
+            self.acked = self.pos;
+            self.mark = self.pos;
+            if let Some(b) = self.pending.as_mut() {
+                b.start = self.pos;
+            }
+            self.persist_ack()?;
+            self.reclaim();
+        }
+        self.note_if_empty();
+        Ok(())
+    }
+
+    fn note_if_empty(&self) {
+        let idle = !matches!(&self.pending, Some(b) if b.lines > 0);
+        if idle && self.acked == self.pos {
+            let mut s = self.shared.lock();
+            if s.committed == self.pos && !s.empty {
+                s.empty = true;
+                s.last_empty_ms = now_ms();
+            }
+        }
+    }
+
+    fn persist_ack(&self) -> Result<(), OutboxError> {
+        format::write_ack(&self.dir, self.acked, self.sync)
+            .map_err(io_err(&self.dir.join(format::ACK_FILE)))
+    }
+
+    /// Deletes the finished segments the ack has passed.
+    fn reclaim(&mut self) {
+        let mut freed = 0;
+        while let Some(&(id, len, _)) = self.finished.front() {
+            let passed =
+                self.acked.segment > id || (self.acked.segment == id && self.acked.offset >= len);
+            if !passed {
+                break;
+            }
+            let path = format::segment_path(&self.dir, id);
+            match fs::remove_file(&path) {
+                Ok(()) => freed += len,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    warn!(outbox = %self.shared.name, segment = id, error = %e, "Outbox segment deletion failed; left on disk.");
+                }
+            }
+            self.finished.pop_front();
+        }
+        let oldest = match (self.finished.front(), &self.cur) {
+            (Some(&(_, _, created)), _) => created,
+            (None, Some(c)) => c.created,
+            (None, None) => now_ms(),
+        };
+        self.shared
+            .oldest_created_ms
+            .store(oldest, Ordering::Relaxed);
+        if freed > 0 {
+            self.shared.bytes.fetch_sub(freed, Ordering::Relaxed);
+            let _g = self.shared.lock();
+            self.shared.full.store(false, Ordering::Relaxed);
+            self.shared.space.notify_all();
+        }
+    }
+}
