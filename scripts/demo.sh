@@ -300,7 +300,8 @@ try:
     if g("mqtt_messages_received_total") or g("pipeline_readings_total") or g("modbus_polls_total"):
         backlog = g("outbox_records_appended_total") - g("outbox_records_acked_total")
         out.append(
-            f"greengate: MQTT messages received {g('mqtt_messages_received_total'):.0f}, rejected {g('mqtt_messages_rejected_total'):.0f}"
+            ("greengate at SIGTERM: " if final == "1" else "greengate: ") +
+            f"MQTT messages received {g('mqtt_messages_received_total'):.0f}, rejected {g('mqtt_messages_rejected_total'):.0f}"
             f" | Modbus polls {g('modbus_polls_total'):.0f}, request errors {g('modbus_request_errors_total'):.0f}"
             f" | readings {g('pipeline_readings_total'):.0f}")
         out.append(
