@@ -119,7 +119,7 @@ fn a_synthetic_day_in_shanghai_splits_day_and_night_at_22_and_06() {
     );
     let d = days[0];
     assert_eq!(d.time_ns, DAY0);
-    assert_eq!(d.tag("date"), Some("2026-01-05"));
+    assert_eq!(d.field("date"), Some(&FieldValue::Str("2026-01-05".into())));
     assert_eq!(f(d, "ld"), 50.0);
     assert_eq!(f(d, "ln"), 40.0);
     assert_eq!(f(d, "ldn"), 50.0, "Ldn adds 10 dB to the night");

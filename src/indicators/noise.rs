@@ -188,7 +188,10 @@ impl NoiseState {
             let rec = day_record(ws, id, a, &d, cx);
             let mut r = cx.reading("gg_noise_day", ws);
             tags(&mut r);
-            r.set_tag("date", super::window::local_date(ws, cx.offset));
+            r.add_field(
+                "date",
+                FieldValue::Str(super::window::local_date(ws, cx.offset)),
+            );
             let f = |r: &mut Reading, k: &str, v: Option<f64>| {
                 if let Some(v) = v {
                     r.add_field(k, FieldValue::Float(round2(v)));
@@ -265,7 +268,10 @@ pub fn compliance(cx: &Ctx, recs: &[NoiseDayRecord], out: &mut Vec<Reading>) {
     for ((day, zone), c) in by {
         let mut r = cx.reading("gg_noise_compliance", day);
         r.set_tag("zone_class", zone);
-        r.set_tag("date", super::window::local_date(day, cx.offset));
+        r.add_field(
+            "date",
+            FieldValue::Str(super::window::local_date(day, cx.offset)),
+        );
         r.add_field("day_valid_points", FieldValue::Int(c[0] as i64));
         r.add_field("day_compliant_points", FieldValue::Int(c[1] as i64));
         r.add_field("night_valid_points", FieldValue::Int(c[2] as i64));

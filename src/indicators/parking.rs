@@ -45,6 +45,14 @@ pub struct FireEvent {
     pub raised: i64,
 }
 
+/// A lot's accumulators, allocating its key only the first time.
+fn lot_mut<'a>(infra: &'a mut InfraState, lot: &str) -> &'a mut BTreeMap<i64, LotAcc> {
+    if !infra.lots.contains_key(lot) {
+        infra.lots.insert(lot.to_string(), BTreeMap::new());
+    }
+    infra.lots.get_mut(lot).expect("lot inserted above")
+}
+
 fn ns(d: std::time::Duration) -> i64 {
     d.as_nanos().min(i64::MAX as u128) as i64
 }
@@ -53,7 +61,7 @@ impl BayState {
     fn credit(&mut self, to: i64, cx: &Ctx, a: &Attrs, infra: &mut InfraState) {
         if let Some(from) = self.credited_to.filter(|f| *f < to) {
             if self.occupied {
-                let lot = infra.lots.entry(a.lot.clone()).or_default();
+                let lot = lot_mut(infra, &a.lot);
                 split(from, to, cx.interval, cx.offset, 0, 48, |ws, d| {
                     let acc = lot.entry(ws).or_default();
                     if a.fire_lane {
@@ -75,7 +83,7 @@ impl BayState {
             if raised <= t {
                 self.open = Some(s);
                 let ws = floor(raised.max(wm), cx.interval, cx.offset, 0);
-                let lot = infra.lots.entry(a.lot.clone()).or_default();
+                let lot = lot_mut(infra, &a.lot);
                 lot.entry(ws).or_default().fire_events += 1;
             }
         }
@@ -126,7 +134,7 @@ pub fn record_bay(
         }
     } else if occ && !bay.occupied {
         let ws = floor(t, cx.interval, cx.offset, 0);
-        let lot = infra.lots.entry(a.lot.clone()).or_default();
+        let lot = lot_mut(infra, &a.lot);
         lot.entry(ws).or_default().arrivals += 1;
     }
     bay.occupied = occ;
