@@ -246,3 +246,22 @@ proptest! {
         prop_assert_eq!(w.count, m.count);
     }
 }
+
+#[test]
+fn a_checkpoint_restores_to_the_same_bytes() {
+    let mut e = engine(Duration::from_secs(60));
+    let mut out = Vec::new();
+    feed_day(&mut e, 0, 17 * 60, &mut out);
+    let bytes = e.checkpoint();
+    let mut other = engine(Duration::from_secs(60));
+    other.restore(&bytes).unwrap();
+    assert_eq!(other.checkpoint(), bytes);
+    assert_eq!(other.watermark(), e.watermark());
+}
+
+#[test]
+fn loading_a_missing_checkpoint_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine(Duration::from_secs(60));
+    assert!(!e.load(&dir.path().join("none.json")).unwrap());
+}
