@@ -191,6 +191,7 @@ fn fire_lane_occupation_is_debounced_by_dwell_and_clear_times() {
     assert_eq!(f(p, "occupancy_pct"), 50.0);
     assert_eq!(f(p, "turnover"), 1.0);
     assert_eq!(f(p, "time_utilisation_pct"), 66.67);
+    assert_eq!(f(p, "mean_dwell_minutes"), 30.0, "p1 stayed 30 minutes");
     assert_eq!(f(p, "fire_lane_events"), 1.0);
     assert_eq!(f(p, "fire_lane_occupied_minutes"), 6.0);
     let a = e.assess(ws, ws + 24 * HOUR);

@@ -22,6 +22,8 @@ use crate::model::{FieldValue, Reading};
 pub struct LotAcc {
     pub occupied_s: f64,
     pub arrivals: u32,
+    pub departures: u32,
+    pub dwell_s: f64,
     pub fire_events: u32,
     pub fire_occupied_s: f64,
 }
@@ -29,6 +31,9 @@ pub struct LotAcc {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct BayState {
     occupied: bool,
+    /// When a (non-fire-lane) bay became occupied, for the dwell time.
+    #[serde(default)]
+    since: Option<i64>,
     credited_to: Option<i64>,
     occ_since: Option<i64>,
     clear_since: Option<i64>,
@@ -132,10 +137,16 @@ pub fn record_bay(
                 bay.clear_since.get_or_insert(t);
             }
         }
-    } else if occ && !bay.occupied {
+    } else if occ != bay.occupied {
         let ws = floor(t, cx.interval, cx.offset, 0);
-        let lot = lot_mut(infra, &a.lot);
-        lot.entry(ws).or_default().arrivals += 1;
+        let acc = lot_mut(infra, &a.lot).entry(ws).or_default();
+        if occ {
+            acc.arrivals += 1;
+            bay.since = Some(t);
+        } else if let Some(s) = bay.since.take() {
+            acc.departures += 1;
+            acc.dwell_s += (t - s) as f64 / 1e9;
+        }
     }
     bay.occupied = occ;
 }
@@ -226,6 +237,11 @@ pub fn close_parking(
                 "time_utilisation_pct",
                 100.0 * acc.occupied_s / (n * len_s),
             );
+            r.add_field("departures", FieldValue::Int(acc.departures as i64));
+            if acc.departures > 0 {
+                let mean = acc.dwell_s / 60.0 / acc.departures as f64;
+                fl(&mut r, "mean_dwell_minutes", mean);
+            }
         }
         r.add_field("fire_lane_events", FieldValue::Int(acc.fire_events as i64));
         fl(
