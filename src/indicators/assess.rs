@@ -202,6 +202,13 @@ impl IndicatorEngine {
                         c.thr("per_capita_min_lpd", lo);
                         lpd <= hi
                     });
+                    let count = |field: &str| {
+                        h.intervals("gg_water_night_flow", from_ns, to_ns)
+                            .filter(|r| r.get(field) == Some(1.0))
+                            .count() as f64
+                    };
+                    c.fig("night_flow_alarm_nights", count("alarm"));
+                    c.fig("household_leak_flag_nights", count("leak_suspected"));
                     combine(&[light, water, capita])
                 }
                 8 => {

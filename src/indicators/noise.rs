@@ -291,3 +291,21 @@ pub fn compliance(cx: &Ctx, recs: &[NoiseDayRecord], out: &mut Vec<Reading>) {
         out.push(r);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::limits;
+
+    #[test]
+    fn gb3096_limits_by_zone_class() {
+        assert_eq!(limits("gb3096", "1"), Some((55.0, 45.0)));
+        assert_eq!(limits("gb3096", "4b"), Some((70.0, 60.0)));
+        assert_eq!(limits("gb3096", "5"), None);
+    }
+
+    #[test]
+    fn gb22337_has_one_class_four_at_70_55() {
+        assert_eq!(limits("gb22337", "4b"), Some((70.0, 55.0)));
+        assert_eq!(limits("gb22337", "4a"), Some((70.0, 55.0)));
+    }
+}

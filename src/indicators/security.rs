@@ -27,6 +27,7 @@ struct SecAcc {
     response_max_s: f64,
     response_within: u32,
     cleared: u32,
+    false_alarms: u32,
     handling_sum_s: f64,
     handling_within: u32,
 }
@@ -96,6 +97,8 @@ impl SecurityState {
                 let s = (t - a.t).max(0) as f64 / 1e9;
                 let acc = self.acc.entry(ws).or_default();
                 acc.cleared += 1;
+                acc.false_alarms +=
+                    matches!(r.field("false_alarm"), Some(FieldValue::Bool(true))) as u32;
                 acc.handling_sum_s += s;
                 acc.handling_within += (s <= sc.handling_target.as_secs_f64()) as u32;
             }
@@ -193,8 +196,14 @@ impl SecurityState {
                 100.0 * acc.response_within as f64 / k,
             );
         }
+        r.add_field("false_alarms", FieldValue::Int(acc.false_alarms as i64));
         if acc.cleared > 0 {
             let k = acc.cleared as f64;
+            fl(
+                &mut r,
+                "false_alarm_rate_pct",
+                100.0 * acc.false_alarms as f64 / k,
+            );
             fl(&mut r, "handling_mean_s", acc.handling_sum_s / k);
             fl(
                 &mut r,

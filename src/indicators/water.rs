@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::config::DeviceAttributes;
 use super::engine::Ctx;
-use super::history::History;
+use super::history::{numeric, History};
 use super::noise::round2;
 use super::window::{floor, in_range, minute_of_day, split, DAY, HOUR, MINUTE};
 use crate::model::{FieldValue, Reading};
@@ -328,6 +328,7 @@ impl WaterState {
                 r.add_field("rising_nights", FieldValue::Int(self.rising as i64));
                 r.add_field("alarm", FieldValue::Bool(self.rising >= wc.rising_nights));
             }
+            closed.nights.push((r.time_ns, id.to_string(), numeric(&r)));
             out.push(r);
         }
     }
@@ -355,6 +356,8 @@ pub struct Closed {
     balance: BTreeMap<(i64, bool, String), [f64; 4]>,
     /// (day, device, m³, persons).
     per_capita: Vec<(i64, String, f64, u32)>,
+    /// Night-flow results for the history.
+    nights: Vec<(i64, String, Vec<(String, f64)>)>,
 }
 
 impl Closed {
@@ -392,6 +395,9 @@ impl Closed {
                 );
             }
             out.push(r);
+        }
+        for (t, id, fields) in self.nights {
+            hist.push(t, "gg_water_night_flow", &id, fields);
         }
         for (ws, id, m3, p) in self.per_capita {
             hist.push(
