@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::config::DeviceAttributes;
 use super::engine::Ctx;
-use super::history::{numeric, History};
+use super::history::{numeric, History, IntervalRecord};
 use super::noise::round2;
 use super::window::{floor, in_range, minute_of_day, split, DAY, HOUR, MINUTE};
 use crate::model::{FieldValue, Reading};
@@ -328,7 +328,12 @@ impl WaterState {
                 r.add_field("rising_nights", FieldValue::Int(self.rising as i64));
                 r.add_field("alarm", FieldValue::Bool(self.rising >= wc.rising_nights));
             }
-            closed.nights.push((r.time_ns, id.to_string(), numeric(&r)));
+            closed.nights.push(IntervalRecord {
+                t: r.time_ns,
+                kind: "gg_water_night_flow".into(),
+                key: id.to_string(),
+                fields: numeric(&r),
+            });
             out.push(r);
         }
     }
@@ -357,7 +362,7 @@ pub struct Closed {
     /// (day, device, m³, persons).
     per_capita: Vec<(i64, String, f64, u32)>,
     /// Night-flow results for the history.
-    nights: Vec<(i64, String, Vec<(String, f64)>)>,
+    nights: Vec<IntervalRecord>,
 }
 
 impl Closed {
@@ -396,9 +401,7 @@ impl Closed {
             }
             out.push(r);
         }
-        for (t, id, fields) in self.nights {
-            hist.push(t, "gg_water_night_flow", &id, fields);
-        }
+        hist.intervals.extend(self.nights);
         for (ws, id, m3, p) in self.per_capita {
             hist.push(
                 ws,
