@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::attrs::{Attrs, Class};
-use super::config::{parse_hhmm, IndicatorsConfig};
+use super::config::IndicatorsConfig;
 use super::history::History;
 use super::noise::{self, NoiseState};
 use super::window::{floor, MINUTE};
@@ -27,68 +27,7 @@ use crate::devices::Devices;
 use crate::metrics::Counter;
 use crate::model::{FieldValue, Reading};
 
-/// Settings every indicator reads, resolved once.
-#[derive(Debug, Clone)]
-pub struct Ctx {
-    pub cfg: IndicatorsConfig,
-    pub community: String,
-    /// UTC offset in ns.
-    pub offset: i64,
-    /// Local minutes after midnight.
-    pub day_start: u32,
-    pub night_start: u32,
-    /// Length of the day period in minutes.
-    pub day_minutes: u32,
-    /// `day_start` in ns: the phase of the noise day.
-    pub day_phase: i64,
-    /// The infrastructure interval in ns.
-    pub interval: i64,
-    pub lateness: i64,
-    pub skew: i64,
-    pub mnf: (u32, u32),
-    pub light_on: (u32, u32),
-}
-
-impl Ctx {
-    pub fn new(cfg: &IndicatorsConfig, community: &str, utc_offset_seconds: i32) -> Ctx {
-        let hm = |s: &str, d: u32| parse_hhmm(s).unwrap_or(d);
-        let day_start = hm(&cfg.day_start, 360);
-        let night_start = hm(&cfg.night_start, 1320);
-        let interval = (cfg.interval.as_secs() as i64).max(60) * 1_000_000_000;
-        let interval = if 86_400 * 1_000_000_000 % interval == 0 {
-            interval
-        } else {
-            3600 * 1_000_000_000
-        };
-        Ctx {
-            cfg: cfg.clone(),
-            community: community.to_string(),
-            offset: utc_offset_seconds as i64 * 1_000_000_000,
-            day_start,
-            night_start,
-            day_minutes: (night_start + 1440 - day_start) % 1440,
-            day_phase: day_start as i64 * MINUTE,
-            interval,
-            lateness: cfg.allowed_lateness.as_nanos().min(i64::MAX as u128) as i64,
-            skew: cfg.max_clock_skew.as_nanos().min(i64::MAX as u128) as i64,
-            mnf: (
-                hm(&cfg.water.night_flow_start, 120),
-                hm(&cfg.water.night_flow_end, 240),
-            ),
-            light_on: (
-                hm(&cfg.lighting.on_time, 1080),
-                hm(&cfg.lighting.off_time, 360),
-            ),
-        }
-    }
-
-    /// A new indicator reading tagged with the community.
-    pub fn reading(&self, measurement: &str, t: i64) -> Reading {
-        let mut r = Reading::new(measurement, t);
-        r.set_tag("community", self.community.as_str());
-        r
-    }
-}
+pub use super::ctx::Ctx;
 
 /// Per-device state (checkpointed).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -202,6 +141,11 @@ impl IndicatorEngine {
     /// The current watermark (ns): windows ending at or before it are closed.
     pub fn watermark(&self) -> i64 {
         self.state.watermark
+    }
+
+    /// Daily and interval results kept for `assess`.
+    pub fn history(&self) -> &History {
+        &self.state.history
     }
 
     /// Late readings dropped since the state began.
@@ -351,6 +295,21 @@ impl IndicatorEngine {
             &mut out,
             &mut self.state.history,
         );
+        // After a long outage, catch up at most the retained history.
+        let oldest = floor(
+            wm.saturating_sub(self.cx.cfg.history_days as i64 * super::window::DAY),
+            self.cx.interval,
+            self.cx.offset,
+            0,
+        );
+        if let Some(n) = self.state.next_interval.filter(|n| *n < oldest) {
+            tracing::warn!(
+                from = n,
+                to = oldest,
+                "Indicator intervals skipped after a long gap."
+            );
+            self.state.next_interval = Some(oldest);
+        }
         while let Some(ws) = self.state.next_interval {
             let we = ws + self.cx.interval;
             if we > wm {

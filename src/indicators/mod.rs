@@ -13,6 +13,7 @@ pub mod assess;
 mod attrs;
 mod checkpoint;
 pub mod config;
+mod ctx;
 mod device_config;
 mod engine;
 mod health;
