@@ -25,6 +25,7 @@ pub mod noise;
 mod parking;
 mod security;
 pub mod water;
+mod water_balance;
 pub mod window;
 
 pub use assess::{render_text, Assessment, Criterion, Verdict};
