@@ -198,7 +198,15 @@ impl Pipeline {
                     tokio::task::block_in_place(|| self.process(&mut group));
                 }
                 _ = tick.tick() => {
-                    tokio::task::block_in_place(|| self.advance_indicators(crate::model::now_ns(), false));
+                    tokio::task::block_in_place(|| {
+                        self.advance_indicators(crate::model::now_ns(), false);
+                        for ob in self.outboxes.iter_mut() {
+                            if let Err(e) = ob.sync_if_due() {
+                                tracing::error!(error = %e, "Outbox sync failed.");
+                            }
+                            ob.stats().refresh_gauges();
+                        }
+                    });
                 }
             }
         }
@@ -272,13 +280,25 @@ impl Pipeline {
                         if !waited {
                             self.c.full_waits.inc();
                             tracing::warn!(
-                                "Outbox full; holding acknowledgements until a sink drains it."
+                                outbox = ob.stats().name(),
+                                "Outbox full; holding acknowledgements until its sink drains it."
                             );
                             waited = true;
                         }
-                        // Commit what we have so the reader can make progress.
+                        // Commit what we have so the sink can make progress,
+                        // then wait for an acknowledgement to free space.
                         let _ = ob.commit();
-                        std::thread::sleep(Duration::from_millis(50));
+                        ob.wait_for_space(Duration::from_millis(500));
+                    }
+                    Err(e @ OutboxError::InvalidRecord { .. }) => {
+                        self.c.invalid.inc();
+                        self.dead.write(&DeadLetter::new(
+                            "pipeline",
+                            r.measurement.clone(),
+                            e.to_string(),
+                            &self.buf,
+                        ));
+                        return;
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "Outbox append failed; retrying.");

@@ -29,7 +29,11 @@ impl Daemon {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start greengate");
-        let mut d = Daemon { child, http_port, dir: dir.to_path_buf() };
+        let mut d = Daemon {
+            child,
+            http_port,
+            dir: dir.to_path_buf(),
+        };
         d.wait_ready();
         d
     }
@@ -39,7 +43,9 @@ impl Daemon {
     }
 
     fn metrics(&self) -> String {
-        http("GET", self.http_port, "/metrics", b"").map(|(_, b)| b).unwrap_or_default()
+        http("GET", self.http_port, "/metrics", b"")
+            .map(|(_, b)| b)
+            .unwrap_or_default()
     }
 
     /// Ready = subscribed to the broker (and everything else ready).
@@ -47,27 +53,40 @@ impl Daemon {
         let start = Instant::now();
         loop {
             if let Some((200, _)) = http("GET", self.http_port, "/readyz", b"") {
-                if self.metrics().contains("greengate_component_ready{component=\"mqtt:") {
+                if self
+                    .metrics()
+                    .contains("greengate_component_ready{component=\"mqtt:")
+                {
                     return;
                 }
             }
             if let Ok(Some(s)) = self.child.try_wait() {
                 panic!("greengate exited early ({s}):\n{}", self.log());
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "greengate not ready:\n{}", self.log());
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "greengate not ready:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// SIGTERM, then the exit code.
     fn stop(&mut self) -> i32 {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let start = Instant::now();
         loop {
             if let Ok(Some(s)) = self.child.try_wait() {
                 return s.code().unwrap_or(-1);
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "greengate did not stop:\n{}", self.log());
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "greengate did not stop:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -147,8 +166,16 @@ fn publish_all(m: &Mosquitto) {
     m.publish("community/green-garden/noise/nl-0007/up", NOISE, 1);
     m.publish("community/green-garden/noise/nl-0008/up", "{not json", 1);
     m.publish("community/green-garden/security/door-3-1/event", ALARM, 1);
-    m.publish("community/green-garden/lighting/sl-n-017/telemetry", LIGHT, 1);
-    m.publish("nobody/listens/here", "{}", 1);
+    m.publish(
+        "community/green-garden/lighting/sl-n-017/telemetry",
+        LIGHT,
+        1,
+    );
+    m.publish(
+        "community/green-garden/noise/nl-0009/up",
+        r#"{"dateObserved":"2025-11-29T12:00:00+08:00","LAmax":70}"#,
+        1,
+    );
 }
 
 #[test]
@@ -188,16 +215,26 @@ fn mqtt_readings_arrive_in_victoria_metrics_with_exact_points() {
     let on = vm.wait_for_samples("lighting_on", 1, Duration::from_secs(10));
     assert_eq!(on[0]["values"][0], 1.0);
 
-    // The malformed message and the unknown topic are dead-lettered with
+    // The malformed message and the one missing a field are dead-lettered with
     // their topic and reason; the good messages around them arrived.
     let dead = std::fs::read_to_string(dir.path().join("dead-letter.jsonl")).unwrap_or_default();
-    let dead: Vec<serde_json::Value> = dead.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let dead: Vec<serde_json::Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(dead.len(), 2, "{dead:?}");
     assert_eq!(dead[0]["origin"], "community/green-garden/noise/nl-0008/up");
     assert_eq!(dead[0]["payload"], "{not json");
-    assert_eq!(dead[1]["origin"], "nobody/listens/here");
+    assert_eq!(dead[1]["origin"], "community/green-garden/noise/nl-0009/up");
+    assert!(
+        dead[1]["reason"].as_str().unwrap().contains("laeq"),
+        "{dead:?}"
+    );
     let metrics = d.metrics();
-    assert!(metrics.contains("greengate_mqtt_messages_rejected_total"), "{metrics}");
+    assert!(
+        metrics.contains("greengate_mqtt_messages_rejected_total"),
+        "{metrics}"
+    );
 
     assert_eq!(d.stop(), 0, "{}", d.log());
 }
@@ -209,12 +246,20 @@ fn mqtt_readings_arrive_in_influxdb_1x_with_exact_points_and_strings() {
     let db = Influx1::start();
     db.create_db("community");
     let http_port = free_port();
-    let sink = format!("url = \"{}\"\napi = \"v1\"\ndatabase = \"community\"", db.url());
+    let sink = format!(
+        "url = \"{}\"\napi = \"v1\"\ndatabase = \"community\"",
+        db.url()
+    );
     let cfg = write_config(dir.path(), broker.port(), http_port, &sink);
     let mut d = Daemon::start(&cfg, http_port, dir.path());
     publish_all(&broker);
 
-    let rows = db.wait_for_rows("community", "SELECT * FROM security", 1, Duration::from_secs(20));
+    let rows = db.wait_for_rows(
+        "community",
+        "SELECT * FROM security",
+        1,
+        Duration::from_secs(20),
+    );
     assert_eq!(rows.len(), 1, "{rows:?}\n{}", d.log());
     let r = &rows[0];
     assert_eq!(r["time"], 1_764_388_800_123_000_000i64);
@@ -225,12 +270,22 @@ fn mqtt_readings_arrive_in_influxdb_1x_with_exact_points_and_strings() {
     assert_eq!(r["device"], "door-3-1");
     assert_eq!(r["community"], "cn-e2e-0001");
 
-    let rows = db.wait_for_rows("community", "SELECT * FROM lighting", 1, Duration::from_secs(10));
+    let rows = db.wait_for_rows(
+        "community",
+        "SELECT * FROM lighting",
+        1,
+        Duration::from_secs(10),
+    );
     assert_eq!(rows[0]["status"], "defectiveLamp");
     assert_eq!(rows[0]["status_code"], 1);
     assert_eq!(rows[0]["time"], 1_764_417_600_250_000_000i64);
 
-    let rows = db.wait_for_rows("community", "SELECT laeq, lamax FROM noise", 1, Duration::from_secs(10));
+    let rows = db.wait_for_rows(
+        "community",
+        "SELECT laeq, lamax FROM noise",
+        1,
+        Duration::from_secs(10),
+    );
     assert_eq!(rows[0]["laeq"], 58.3);
     assert_eq!(rows[0]["time"], 1_764_388_800_123_000_000i64);
 
@@ -245,7 +300,10 @@ fn readings_published_while_greengate_is_down_arrive_after_restart() {
     let broker = Mosquitto::start();
     let vm = Victoria::start();
     let http_port = free_port();
-    let sink = format!("url = \"{}\"", vm.url());
+    let sink = format!(
+        "url = \"{}\"\norg = \"o\"\nbucket = \"b\"\ntoken = \"t\"",
+        vm.url()
+    );
     let cfg = write_config(dir.path(), broker.port(), http_port, &sink);
     let mut d = Daemon::start(&cfg, http_port, dir.path());
     assert_eq!(d.stop(), 0, "{}", d.log());
@@ -255,6 +313,9 @@ fn readings_published_while_greengate_is_down_arrive_after_restart() {
     }
     let d2 = Daemon::start(&cfg, http_port, dir.path());
     let e = vm.wait_for_samples("noise_laeq", 20, Duration::from_secs(20));
-    let n: usize = e.iter().map(|s| s["values"].as_array().map(|a| a.len()).unwrap_or(0)).sum();
+    let n: usize = e
+        .iter()
+        .map(|s| s["values"].as_array().map(|a| a.len()).unwrap_or(0))
+        .sum();
     assert_eq!(n, 20, "{}", d2.log());
 }

@@ -1,3 +1,32 @@
-//! The indicator engine. (Stub: being written.)
+//! The indicator engine: green-community and noise-control indicators
+//! computed at the edge from normalised readings (see `docs/indicators.md`
+//! for the standards and formulas, `docs/metrics.md` for the outputs).
+//!
+//! ```text
+//! readings ──record()──▶ open windows ──advance(now)──▶ gg_* readings
+//!                          │ checkpoint()/restore()
+//!                          ▼
+//!                     assess(from, to) ──▶ Assessment (criteria 4–12)
+//! ```
 
+pub mod assess;
+mod attrs;
+mod checkpoint;
 pub mod config;
+mod ctx;
+mod device_config;
+mod engine;
+mod health;
+pub mod history;
+mod infra;
+pub mod levels;
+mod lighting;
+pub mod noise;
+mod parking;
+mod security;
+pub mod water;
+mod water_balance;
+pub mod window;
+
+pub use assess::{render_text, Assessment, Criterion, Verdict};
+pub use engine::{Ctx, IndicatorEngine, IndicatorError, State, STATE_VERSION};

@@ -1,0 +1,342 @@
+//! Water: consumption from cumulative totals, district balance, minimum night
+//! flow and per-capita use.
+//!
+//! Raw totals are never changed; each delta between two totals carries a
+//! [`Quality`] (see [`delta`], a pure function). Deltas are spread over the
+//! windows they span in proportion to time (linear interpolation of the
+//! cumulative total at window boundaries), which aligns master and sub-meters
+//! that are read at different instants.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::config::DeviceAttributes;
+use super::engine::Ctx;
+use super::history::{numeric, IntervalRecord};
+use super::noise::round2;
+use super::window::{floor, in_range, minute_of_day, split, DAY, HOUR, MINUTE};
+use crate::model::{FieldValue, Reading};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Quality {
+    Ok = 0,
+    Rollover = 1,
+    Replacement = 2,
+    Reset = 3,
+    Estimated = 4,
+    Rejected = 5,
+}
+
+pub const QUALITY_NAMES: [&str; 6] = [
+    "ok",
+    "rollover",
+    "replacement",
+    "reset",
+    "estimated",
+    "rejected",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct WaterAttrs {
+    pub role: String,
+    pub district: Option<String>,
+    pub persons: Option<u32>,
+    pub connections: u32,
+    pub rollover_at: Option<f64>,
+    pub max_flow_m3h: Option<f64>,
+    /// (time ns, old final, new start), sorted by time.
+    pub replacements: Vec<(i64, f64, f64)>,
+}
+
+impl WaterAttrs {
+    pub fn new(c: &DeviceAttributes) -> WaterAttrs {
+        let mut replacements: Vec<_> = c
+            .replacements
+            .iter()
+            .filter_map(|r| Some((r.at_ns()?, r.old_final_m3, r.new_start_m3)))
+            .collect();
+        replacements.sort_by_key(|r| r.0);
+        WaterAttrs {
+            role: c.role.clone().unwrap_or_else(|| "household".into()),
+            district: c.district.clone(),
+            persons: c.persons,
+            connections: c.connections.unwrap_or(1),
+            rollover_at: c.rollover_at_m3,
+            max_flow_m3h: c.max_flow_m3h,
+            replacements,
+        }
+    }
+}
+
+/// The outcome of comparing two cumulative totals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// Volume attributed to the span, m³ (never negative).
+    pub delta: f64,
+    pub quality: Quality,
+    /// Whether the new total becomes the baseline for the next delta.
+    pub rebase: bool,
+}
+
+/// The volume between two totals `(t, m³)` of one meter.
+pub fn delta(prev: (i64, f64), cur: (i64, f64), a: &WaterAttrs, reset_fraction: f64) -> Step {
+    let ok = |delta, quality| Step {
+        delta,
+        quality,
+        rebase: true,
+    };
+    if let Some((_, old_final, new_start)) = a
+        .replacements
+        .iter()
+        .find(|(at, _, _)| prev.0 < *at && *at <= cur.0)
+    {
+        let d = (old_final - prev.1).max(0.0) + (cur.1 - new_start).max(0.0);
+        return ok(d, Quality::Replacement);
+    }
+    let hours = (cur.0 - prev.0) as f64 / HOUR as f64;
+    let implausible = |d: f64| matches!(a.max_flow_m3h, Some(m) if hours > 0.0 && d / hours > m);
+    if cur.1 >= prev.1 {
+        let d = cur.1 - prev.1;
+        if implausible(d) {
+            return Step {
+                delta: 0.0,
+                quality: Quality::Rejected,
+                rebase: false,
+            };
+        }
+        return ok(d, Quality::Ok);
+    }
+    if let Some(full) = a.rollover_at {
+        let d = full - prev.1 + cur.1;
+        if d >= 0.0 && d < 0.1 * full && !implausible(d) {
+            return ok(d, Quality::Rollover);
+        }
+    }
+    if prev.1 - cur.1 <= reset_fraction * prev.1.abs() {
+        // Jitter of the register: keep the higher baseline, count nothing.
+        return Step {
+            delta: 0.0,
+            quality: Quality::Ok,
+            rebase: false,
+        };
+    }
+    ok(0.0, Quality::Reset)
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Acc {
+    pub m3: f64,
+    pub quality: [u32; 6],
+}
+
+impl Acc {
+    fn worst(&self) -> &'static str {
+        (1..6)
+            .rev()
+            .find(|i| self.quality[*i] > 0)
+            .map_or("ok", |i| QUALITY_NAMES[i])
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WaterState {
+    last: Option<(i64, f64)>,
+    rejects: u32,
+    intervals: BTreeMap<i64, Acc>,
+    days: BTreeMap<i64, Acc>,
+    /// Local midnight → minimum flow (m³/h) seen in the night-flow window.
+    nights: BTreeMap<i64, f64>,
+    /// Recent corrected minimum night flows, oldest first (at most 7).
+    mnf_recent: Vec<f64>,
+    rising: u32,
+    flowing_nights: u32,
+}
+
+impl WaterState {
+    pub fn record(&mut self, r: &Reading, cx: &Ctx, a: &WaterAttrs, wm: i64) {
+        let t = r.time_ns;
+        let f = |k: &str| {
+            r.field(k)
+                .and_then(FieldValue::as_f64)
+                .filter(|v| v.is_finite())
+        };
+        let in_mnf = |t: i64| in_range(minute_of_day(t, cx.offset), cx.mnf.0, cx.mnf.1);
+        let mut night_flow = |t: i64, flow: f64| {
+            let k = floor(t, DAY, cx.offset, 0);
+            let m = self.nights.entry(k).or_insert(flow);
+            *m = m.min(flow);
+        };
+        if let Some(flow) = f("flow_m3h") {
+            if in_mnf(t) {
+                night_flow(t, flow.max(0.0));
+            }
+        }
+        let Some(total) = f("total_m3") else { return };
+        let Some(prev) = self.last else {
+            self.last = Some((t, total));
+            return;
+        };
+        if t <= prev.0 {
+            return;
+        }
+        let mut step = delta(prev, (t, total), a, cx.cfg.water.reset_drop_fraction);
+        if step.quality == Quality::Rejected {
+            self.rejects += 1;
+            if self.rejects >= 3 {
+                step.rebase = true;
+            }
+        } else {
+            self.rejects = 0;
+        }
+        if step.rebase {
+            self.last = Some((t, total));
+        }
+        if f("flow_m3h").is_none()
+            && step.quality == Quality::Ok
+            && in_mnf(t)
+            && in_mnf(prev.0)
+            && t - prev.0 <= 2 * HOUR
+        {
+            night_flow(t, step.delta / ((t - prev.0) as f64 / HOUR as f64));
+        }
+        let from = prev.0.max(wm);
+        let spread = |map: &mut BTreeMap<i64, Acc>, len: i64, max: i64| {
+            let span = (t - from).max(1) as f64;
+            if t <= from {
+                map.entry(floor(t, len, cx.offset, 0)).or_default().m3 += step.delta;
+            } else {
+                split(from, t, len, cx.offset, 0, max, |ws, ns| {
+                    map.entry(ws).or_default().m3 += step.delta * ns as f64 / span;
+                });
+            }
+            map.entry(floor(t, len, cx.offset, 0)).or_default().quality[step.quality as usize] += 1;
+        };
+        spread(&mut self.intervals, cx.interval, 48);
+        spread(&mut self.days, DAY, 3);
+    }
+
+    pub fn close(
+        &mut self,
+        wm: i64,
+        cx: &Ctx,
+        id: &str,
+        a: &WaterAttrs,
+        out: &mut Vec<Reading>,
+        closed: &mut Closed,
+    ) {
+        let wc = &cx.cfg.water;
+        let tag = |r: &mut Reading| {
+            r.set_tag("device", id);
+            r.set_tag("role", a.role.as_str());
+            if let Some(d) = &a.district {
+                r.set_tag("district", d.as_str());
+            }
+        };
+        for (len, day, map) in [
+            (cx.interval, false, &mut self.intervals),
+            (DAY, true, &mut self.days),
+        ] {
+            while let Some(e) = map.first_entry() {
+                let ws = *e.key();
+                if ws + len > wm {
+                    break;
+                }
+                let acc = e.remove();
+                let mut r = cx.reading(
+                    if day {
+                        "gg_water_day"
+                    } else {
+                        "gg_water_interval"
+                    },
+                    ws,
+                );
+                tag(&mut r);
+                r.add_field("consumption_m3", FieldValue::Float(acc.m3));
+                r.add_field("quality", FieldValue::Str(acc.worst().into()));
+                for (name, n) in QUALITY_NAMES.iter().zip(acc.quality).skip(1) {
+                    if n > 0 {
+                        r.add_field(format!("deltas_{name}"), FieldValue::Int(n as i64));
+                    }
+                }
+                if let (true, Some(p)) = (day, a.persons.filter(|p| *p > 0)) {
+                    let lpd = acc.m3 * 1000.0 / p as f64;
+                    let [lo, hi] = per_capita_range(cx);
+                    r.add_field("persons", FieldValue::Int(p as i64));
+                    r.add_field("per_capita_lpd", FieldValue::Float(round2(lpd)));
+                    r.add_field(
+                        "per_capita_in_range",
+                        FieldValue::Bool(lpd >= lo && lpd <= hi),
+                    );
+                    closed.per_capita.push((ws, id.to_string(), acc.m3, p));
+                }
+                if let Some(d) = &a.district {
+                    let b = closed.balance.entry((ws, day, d.clone())).or_default();
+                    match a.role.as_str() {
+                        "master" | "inlet" => b[0] += acc.m3,
+                        "sub" => {
+                            b[1] += acc.m3;
+                            b[3] += 1.0;
+                        }
+                        "public" => b[2] += acc.m3,
+                        _ => {}
+                    }
+                }
+                out.push(r);
+            }
+        }
+        let (s, e) = cx.mnf;
+        let end_off = if e > s { e } else { e + 1440 } as i64 * MINUTE;
+        while let Some(en) = self.nights.first_entry() {
+            let mid = *en.key();
+            if mid + end_off > wm {
+                break;
+            }
+            let mnf = en.remove();
+            let mut r = cx.reading("gg_water_night_flow", mid + s as i64 * MINUTE);
+            tag(&mut r);
+            r.add_field("min_flow_m3h", FieldValue::Float(mnf));
+            if a.role == "household" {
+                self.flowing_nights = if mnf > 0.0 {
+                    self.flowing_nights + 1
+                } else {
+                    0
+                };
+                r.add_field(
+                    "flowing_nights",
+                    FieldValue::Int(self.flowing_nights as i64),
+                );
+                r.add_field(
+                    "leak_suspected",
+                    FieldValue::Bool(self.flowing_nights >= wc.leak_nights),
+                );
+            } else {
+                let legit = wc.legit_night_use_l_per_conn_h * a.connections as f64 / 1000.0;
+                let corrected = (mnf - legit).max(0.0);
+                let baseline = (!self.mnf_recent.is_empty())
+                    .then(|| self.mnf_recent.iter().sum::<f64>() / self.mnf_recent.len() as f64);
+                let rose = self.mnf_recent.last().is_some_and(|l| corrected > *l);
+                self.rising = if rose { self.rising + 1 } else { 0 };
+                self.mnf_recent.push(corrected);
+                if self.mnf_recent.len() > 7 {
+                    self.mnf_recent.remove(0);
+                }
+                r.add_field("legit_use_m3h", FieldValue::Float(legit));
+                r.add_field("corrected_m3h", FieldValue::Float(corrected));
+                if let Some(b) = baseline {
+                    r.add_field("baseline_m3h", FieldValue::Float(b));
+                }
+                r.add_field("rising_nights", FieldValue::Int(self.rising as i64));
+                r.add_field("alarm", FieldValue::Bool(self.rising >= wc.rising_nights));
+            }
+            closed.nights.push(IntervalRecord {
+                t: r.time_ns,
+                kind: "gg_water_night_flow".into(),
+                key: id.to_string(),
+                fields: numeric(&r),
+            });
+            out.push(r);
+        }
+    }
+}
+
+pub use super::water_balance::{per_capita_range, Closed};
