@@ -352,6 +352,28 @@ occ = num("sum(last_over_time(parking_occupied[$W]))")
 bays = num("count(last_over_time(parking_occupied[$W]))")
 if bays:
     out.append(f"parking occupied: {int(occ or 0)}/{int(bays)}")
+# The edge indicators (docs/metrics.md), once their first windows have closed.
+def show(expr, unit="", digits=1, key=("device", "class", "lot", "alarm_type")):
+    rs = q(expr)
+    parts = []
+    for r in sorted(rs, key=lambda r: sorted(r["metric"].items())):
+        v = float(r["value"][1])
+        label = next((r["metric"][k] for k in key if k in r["metric"]), "")
+        parts.append((f"{label} " if label and len(rs) > 1 else "") + f"{v:.{digits}f}{unit}")
+    return ", ".join(parts)
+if any(n.startswith("gg_") for n in names):
+    ind = [
+        ("noise Leq last hour", show("last_over_time(gg_noise_hour_leq[$W])", " dB(A)")),
+        ("亮灯率", show("last_over_time(gg_lighting_lit_rate_pct[$W])", "%")),
+        ("faulty lamps", show("last_over_time(gg_lighting_lamps_faulty[$W])", "", 0)),
+        ("water used", show("sum(sum_over_time(gg_water_interval_consumption_m3[$W]))", " m³", 3)),
+        ("parking occupancy", show("last_over_time(gg_parking_occupancy_pct[$W])", "%", 0)),
+        ("fire-lane events", show("sum(sum_over_time(gg_parking_fire_lane_events[$W]))", "", 0)),
+        ("alarms", show("sum(sum_over_time(gg_security_alarms[$W]))", "", 0)),
+        ("unacknowledged", show("last_over_time(gg_security_unacknowledged[$W])", "", 0)),
+        ("devices online", show("last_over_time(gg_device_health_online_rate_pct[$W])", "%", 0)),
+    ]
+    out.append("indicators: " + (" | ".join(f"{k} {v}" for k, v in ind if v) or "(no window closed yet)"))
 if final == "1":
     samples = num('sum(count_over_time({__name__=~"(noise|water_meter|lighting|parking|security|charger|device_status|gg)_.+"}[$W]))')
     out.append(f"final count: {int(samples or 0)} samples in VictoriaMetrics across {sum(per.values())} series")
