@@ -38,6 +38,64 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Assess the green-community criteria from the indicator checkpoint
+    /// (the running daemon serves the same at http://127.0.0.1:9898/assess).
+    Assess {
+        /// The configuration file (its indicators.checkpoint_path is read).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Start of the period: RFC 3339 or epoch seconds (default: 30 days ago).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the period: RFC 3339 or epoch seconds (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn assess(
+    config: &std::path::Path,
+    from: Option<String>,
+    to: Option<String>,
+    json: bool,
+) -> ExitCode {
+    let cfg = match load(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut query = Vec::new();
+    if let Some(f) = from {
+        query.push(format!("from={f}"));
+    }
+    if let Some(t) = to {
+        query.push(format!("to={t}"));
+    }
+    let (from, to) =
+        match greengate::app::indicators::period(&query.join("&"), greengate::model::now_ns()) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_INVALID_CONFIG);
+            }
+        };
+    let engine = match greengate::app::indicators::engine(&cfg) {
+        Ok((e, _)) => e,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let e = engine.lock().unwrap_or_else(|p| p.into_inner());
+    let a = e.assess(from, to);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&a).unwrap_or_default());
+    } else {
+        print!("{}", greengate::indicators::render_text(&a));
+    }
+    ExitCode::SUCCESS
 }
 
 fn load(path: &std::path::Path) -> Result<greengate::app::Config, ExitCode> {
@@ -78,6 +136,12 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Assess {
+            config,
+            from,
+            to,
+            json,
+        } => assess(&config, from, to, json),
         Command::Run { config } => {
             let cfg = match load(&config) {
                 Ok(c) => c,

@@ -38,6 +38,10 @@ filter = "community/+site/lp/+device"
 profile = "line-protocol"
 
 [sinks.influxdb]
+url = "http://127.0.0.1:8086"
+org = "o"
+bucket = "b"
+token = "t"
 "#;
 
 #[test]

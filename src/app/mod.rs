@@ -10,6 +10,7 @@
 //! written to after the pipeline ends, so no write is ever aborted halfway.
 
 pub mod config;
+pub mod indicators;
 
 pub use config::Config;
 
@@ -47,12 +48,33 @@ impl Running {
 
 /// Starts everything `cfg` describes; returns once it is running.
 /// Cancel `shutdown` to stop; then `Running::wait`.
-pub async fn start(
-    cfg: Config,
-    indicators: Option<Box<dyn IndicatorSink>>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Running> {
+pub async fn start(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     install_crypto();
+    let (indicators, routes): (Option<Box<dyn IndicatorSink>>, Vec<http::Route>) =
+        if cfg.indicators.enabled {
+            let (engine, checkpoint) = indicators::engine(&cfg)?;
+            let sink = indicators::EngineSink::new(
+                engine.clone(),
+                checkpoint,
+                cfg.indicators.checkpoint_interval,
+            );
+            let assess: http::Route = (
+                "/assess".to_string(),
+                std::sync::Arc::new(move |query: &str| {
+                    match indicators::period(query, crate::model::now_ns()) {
+                        Ok((from, to)) => {
+                            let e = engine.lock().unwrap_or_else(|p| p.into_inner());
+                            let a = e.assess(from, to);
+                            (200, serde_json::to_string_pretty(&a).unwrap_or_default())
+                        }
+                        Err(msg) => (400, serde_json::json!({ "error": msg }).to_string()),
+                    }
+                }),
+            );
+            (Some(Box::new(sink)), vec![assess])
+        } else {
+            (None, Vec::new())
+        };
     let dead_path = cfg.resolve(&cfg.dead_letter.path);
     let dead = DeadLetterWriter::open(dead_path.clone(), cfg.dead_letter.max_bytes)
         .with_context(|| format!("dead_letter.path: cannot open {}", dead_path.display()))?;
@@ -74,10 +96,10 @@ pub async fn start(
     }
 
     let http_addr = if cfg.http.enabled {
-        let (addr, _task) = http::serve(cfg.http.listen, Vec::new(), shutdown.clone())
+        let (addr, _task) = http::serve(cfg.http.listen, routes, shutdown.clone())
             .await
             .with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;
-        tracing::info!(addr = %addr, "Serving /healthz, /readyz and /metrics.");
+        tracing::info!(addr = %addr, "Serving /healthz, /readyz, /metrics and /assess.");
         Some(addr)
     } else {
         None
@@ -151,7 +173,7 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    let running = start(cfg, None, shutdown.clone()).await?;
+    let running = start(cfg, shutdown.clone()).await?;
     wait_for_signal().await;
     tracing::info!("Shutdown requested; stopping sources.");
     shutdown.cancel();

@@ -1,0 +1,162 @@
+//! The indicator engine as the pipeline sees it: shared behind a mutex (the
+//! HTTP `/assess` endpoint reads it), checkpointed to disk at an interval
+//! and at shutdown so a restart keeps the hour, night and day in progress.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::app::Config;
+use crate::indicators::IndicatorEngine;
+use crate::model::Reading;
+use crate::pipeline::IndicatorSink;
+
+/// The engine shared between the pipeline and the HTTP endpoint.
+pub type SharedEngine = Arc<Mutex<IndicatorEngine>>;
+
+/// Builds the engine from the config and restores its checkpoint, if any.
+pub fn engine(cfg: &Config) -> anyhow::Result<(SharedEngine, Option<PathBuf>)> {
+    let offset = cfg.site.offset_seconds().unwrap_or(8 * 3600);
+    let mut engine = IndicatorEngine::new(
+        &cfg.indicators,
+        &cfg.devices,
+        &cfg.site.community_id,
+        offset,
+    );
+    let path = cfg
+        .indicators
+        .checkpoint_path
+        .as_ref()
+        .map(|p| cfg.resolve(std::path::Path::new(p)));
+    if let Some(p) = &path {
+        match engine.load(p) {
+            Ok(true) => {
+                tracing::info!(path = %p.display(), "Indicator state restored from checkpoint.")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                // A checkpoint we cannot read costs the windows in progress, never the raw data.
+                tracing::error!(path = %p.display(), error = %e, "Indicator checkpoint unreadable; starting fresh.");
+                crate::metrics::counter(
+                    "indicator_checkpoint_errors_total",
+                    "Checkpoints that could not be read or written.",
+                    &[],
+                )
+                .inc();
+            }
+        }
+    }
+    Ok((Arc::new(Mutex::new(engine)), path))
+}
+
+/// The pipeline's handle on the shared engine.
+pub struct EngineSink {
+    engine: SharedEngine,
+    checkpoint: Option<PathBuf>,
+    every: Duration,
+    last_save: Instant,
+}
+
+impl EngineSink {
+    pub fn new(engine: SharedEngine, checkpoint: Option<PathBuf>, every: Duration) -> Self {
+        EngineSink {
+            engine,
+            checkpoint,
+            every,
+            last_save: Instant::now(),
+        }
+    }
+
+    fn save(&mut self, e: &IndicatorEngine) {
+        self.last_save = Instant::now();
+        if let Some(p) = &self.checkpoint {
+            if let Err(err) = e.save(p) {
+                tracing::error!(path = %p.display(), error = %err, "Indicator checkpoint could not be written.");
+                crate::metrics::counter(
+                    "indicator_checkpoint_errors_total",
+                    "Checkpoints that could not be read or written.",
+                    &[],
+                )
+                .inc();
+            }
+        }
+    }
+}
+
+impl IndicatorSink for EngineSink {
+    fn record(&mut self, r: &Reading) {
+        let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        e.record(r);
+    }
+
+    fn advance(&mut self, now_ns: i64) -> Vec<Reading> {
+        let engine = self.engine.clone();
+        let mut e = engine.lock().unwrap_or_else(|p| p.into_inner());
+        let out = e.advance(now_ns);
+        if self.last_save.elapsed() >= self.every {
+            self.save(&e);
+        }
+        out
+    }
+
+    fn finish(&mut self, now_ns: i64) -> Vec<Reading> {
+        let engine = self.engine.clone();
+        let mut e = engine.lock().unwrap_or_else(|p| p.into_inner());
+        let out = e.advance(now_ns);
+        self.save(&e);
+        out
+    }
+}
+
+/// Parses `from`/`to` of the assessment: RFC 3339 or epoch seconds.
+pub fn parse_time(s: &str) -> Option<i64> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return secs.checked_mul(1_000_000_000);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
+}
+
+/// The assessment period from a query string (`from=...&to=...`); the last
+/// 30 days by default.
+pub fn period(query: &str, now_ns: i64) -> Result<(i64, i64), String> {
+    let mut from = now_ns - 30 * 86_400 * 1_000_000_000;
+    let mut to = now_ns;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = v
+            .replace("%3A", ":")
+            .replace("%2B", "+")
+            .replace("%3a", ":")
+            .replace("%2b", "+");
+        let t = parse_time(&v)
+            .ok_or_else(|| format!("{k}: expected RFC 3339 or epoch seconds, got {v:?}"))?;
+        match k {
+            "from" => from = t,
+            "to" => to = t,
+            _ => return Err(format!("unknown parameter {k:?}")),
+        }
+    }
+    if from >= to {
+        return Err("from must be before to".into());
+    }
+    Ok((from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assessment_period_accepts_rfc3339_and_epoch_seconds() {
+        let (f, t) = period("from=2026-11-01T00:00:00%2B08:00&to=1764000000", 0).unwrap();
+        assert_eq!(f, 1_761_926_400_000_000_000);
+        assert_eq!(t, 1_764_000_000_000_000_000);
+        assert!(period("from=yesterday", 0).is_err());
+        assert_eq!(
+            period("", 100 * 86_400 * 1_000_000_000).unwrap().1,
+            100 * 86_400 * 1_000_000_000
+        );
+    }
+}
