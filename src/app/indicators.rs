@@ -180,9 +180,9 @@ mod tests {
 
     #[test]
     fn assessment_period_accepts_rfc3339_and_epoch_seconds() {
-        let (f, t) = period("from=2026-11-01T00:00:00%2B08:00&to=1764000000", 0).unwrap();
-        assert_eq!(f, 1_761_926_400_000_000_000);
-        assert_eq!(t, 1_764_000_000_000_000_000);
+        let (f, t) = period("from=2026-11-01T00:00:00%2B08:00&to=1893456000", 0).unwrap();
+        assert_eq!(f, 1_793_462_400_000_000_000);
+        assert_eq!(t, 1_893_456_000_000_000_000);
         assert!(period("from=yesterday", 0).is_err());
         assert_eq!(
             period("", 100 * 86_400 * 1_000_000_000).unwrap().1,
