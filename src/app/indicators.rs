@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::app::Config;
+use crate::indicators::config::WatermarkClock;
 use crate::indicators::IndicatorEngine;
 use crate::model::Reading;
 use crate::pipeline::IndicatorSink;
@@ -52,6 +53,9 @@ pub fn engine(cfg: &Config) -> anyhow::Result<(SharedEngine, Option<PathBuf>)> {
 /// The pipeline's handle on the shared engine.
 pub struct EngineSink {
     engine: SharedEngine,
+    /// With `watermark = "event_time"`: the newest reading time seen, within
+    /// `max_clock_skew` of the clock that drives the engine.
+    event_clock: Option<(i64, i64)>,
     checkpoint: Option<PathBuf>,
     every: Duration,
     last_save: Instant,
@@ -59,11 +63,29 @@ pub struct EngineSink {
 
 impl EngineSink {
     pub fn new(engine: SharedEngine, checkpoint: Option<PathBuf>, every: Duration) -> Self {
+        let event_clock = {
+            let e = engine.lock().unwrap_or_else(|p| p.into_inner());
+            let cfg = &e.ctx().cfg;
+            (cfg.watermark == WatermarkClock::EventTime).then(|| {
+                (
+                    i64::MIN,
+                    cfg.max_clock_skew.as_nanos().min(i64::MAX as u128) as i64,
+                )
+            })
+        };
         EngineSink {
             engine,
+            event_clock,
             checkpoint,
             every,
             last_save: Instant::now(),
+        }
+    }
+
+    fn clock(&self, now_ns: i64) -> i64 {
+        match self.event_clock {
+            Some((newest, _)) => now_ns.max(newest),
+            None => now_ns,
         }
     }
 
@@ -87,9 +109,16 @@ impl IndicatorSink for EngineSink {
     fn record(&mut self, r: &Reading) {
         let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         e.record(r);
+        if let Some((newest, skew)) = self.event_clock.as_mut() {
+            let clock = (*newest).max(crate::model::now_ns());
+            if r.time_ns > *newest && r.time_ns <= clock.saturating_add(*skew) {
+                *newest = r.time_ns;
+            }
+        }
     }
 
     fn advance(&mut self, now_ns: i64) -> Vec<Reading> {
+        let now_ns = self.clock(now_ns);
         let engine = self.engine.clone();
         let mut e = engine.lock().unwrap_or_else(|p| p.into_inner());
         let out = e.advance(now_ns);
@@ -100,6 +129,7 @@ impl IndicatorSink for EngineSink {
     }
 
     fn finish(&mut self, now_ns: i64) -> Vec<Reading> {
+        let now_ns = self.clock(now_ns);
         let engine = self.engine.clone();
         let mut e = engine.lock().unwrap_or_else(|p| p.into_inner());
         let out = e.advance(now_ns);
@@ -150,9 +180,9 @@ mod tests {
 
     #[test]
     fn assessment_period_accepts_rfc3339_and_epoch_seconds() {
-        let (f, t) = period("from=2026-11-01T00:00:00%2B08:00&to=1764000000", 0).unwrap();
-        assert_eq!(f, 1_761_926_400_000_000_000);
-        assert_eq!(t, 1_764_000_000_000_000_000);
+        let (f, t) = period("from=2026-11-01T00:00:00%2B08:00&to=1893456000", 0).unwrap();
+        assert_eq!(f, 1_793_462_400_000_000_000);
+        assert_eq!(t, 1_893_456_000_000_000_000);
         assert!(period("from=yesterday", 0).is_err());
         assert_eq!(
             period("", 100 * 86_400 * 1_000_000_000).unwrap().1,

@@ -9,6 +9,15 @@ use std::time::Duration;
 
 use crate::config::{join, Check, Validate};
 
+/// What advances the indicator watermark.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WatermarkClock {
+    #[default]
+    WallClock,
+    EventTime,
+}
+
 /// The `[indicators]` section.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -22,6 +31,10 @@ pub struct IndicatorsConfig {
     /// Readings stamped further than this ahead of the wall clock are dropped.
     #[serde(deserialize_with = "crate::config::duration")]
     pub max_clock_skew: Duration,
+    /// What drives the watermark: `wall_clock` (production: windows close
+    /// by the gateway's clock) or `event_time` (the newest accepted reading
+    /// also advances it: for replays and accelerated simulations).
+    pub watermark: WatermarkClock,
     /// The infrastructure interval (water, lighting, parking, security,
     /// health); must divide a day.
     #[serde(deserialize_with = "crate::config::duration")]
@@ -50,6 +63,7 @@ impl Default for IndicatorsConfig {
             enabled: true,
             allowed_lateness: Duration::from_secs(120),
             max_clock_skew: Duration::from_secs(600),
+            watermark: WatermarkClock::WallClock,
             interval: Duration::from_secs(3600),
             day_start: "06:00".into(),
             night_start: "22:00".into(),
