@@ -3,7 +3,7 @@
 # machine. Installs Mosquitto and VictoriaMetrics from Debian packages when
 # missing (sudo when not root), starts them on free loopback ports in a
 # temporary directory, builds greengate and the simulator, runs greengate
-# on config/greengate.demo.toml and the simulator (MQTT devices of five
+# on scripts/demo/greengate.demo.toml.in and the simulator (MQTT devices of five
 # classes, Modbus TCP device servers) against them, and prints a live
 # summary every 5 s from greengate's /metrics and VictoriaMetrics' PromQL
 # API. Stops greengate with SIGTERM (it must exit 0) and everything else.
@@ -14,7 +14,8 @@
 # Environment: DEMO_SECONDS (60; 0 = until Ctrl-C), DEMO_ACCEL (60: an hour
 # of simulated time per minute), DEMO_SCALE (3 devices per class),
 # DEMO_RATE (0.2 messages per device per second), DEMO_START (simulated
-# start, RFC 3339; default now), DEMO_LEAK (1 = inject a water leak),
+# start: RFC 3339, "now", or by default the next 17:30 in Shanghai, an hour
+# with dusk in it), DEMO_LEAK (1 = inject a water leak),
 # DEMO_KEEP (1 = keep the temporary directory with the data and logs),
 # DEMO_RELEASE (1 = release build).
 set -euo pipefail
@@ -70,8 +71,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "demo: error: cargo not found; install Rust (https://rustup.rs) first" >&2
   exit 1
 fi
-if [ ! -f config/greengate.demo.toml ]; then
-  echo "demo: error: config/greengate.demo.toml is missing" >&2
+# The config template (placeholders @...@ filled in below).
+TEMPLATE=scripts/demo/greengate.demo.toml.in
+if [ ! -f "$TEMPLATE" ]; then
+  echo "demo: error: $TEMPLATE is missing" >&2
   exit 1
 fi
 
@@ -213,7 +216,7 @@ sed -e "s|@MQTT_PORT@|$MQTT_PORT|g" -e "s|@VM_URL@|$VM_URL|g" \
   -e "s|@STATE_DIR@|$WORK/state|g" \
   -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@DEVICES_DIR@|$ROOT/config/devices|g" \
   -e "s|@COMMUNITY@|$COMMUNITY|g" \
-  config/greengate.demo.toml >"$WORK/greengate.toml"
+  "$TEMPLATE" >"$WORK/greengate.toml"
 if ! "$GREENGATE" check -c "$WORK/greengate.toml" >"$WORK/check.log" 2>&1; then
   fail "greengate check rejected the demo config ($WORK/greengate.toml)"
 fi
@@ -221,7 +224,19 @@ fi
 sim_args=(--mqtt-port "$MQTT_PORT" --modbus-port-base "$MODBUS_PORT_BASE" --devices-dir "$ROOT/config/devices"
   --scale "$DEMO_SCALE" --rate "$DEMO_RATE" --accel "$DEMO_ACCEL" --community "$COMMUNITY")
 [ "$DEMO_LEAK" = 1 ] && sim_args+=(--leak)
-SIM_START=${DEMO_START:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
+# By default the simulated clock starts at the next 17:30 in Shanghai: in the
+# first simulated hour the lights come on (dusk, 18:00 at the latest), the
+# parking fills and the first lit-rate (亮灯率) window closes. Never in the past: greengate's demo config closes its
+# indicator windows on event time, so older readings would count as late.
+case $DEMO_START in
+  now) SIM_START=$(date -u +%Y-%m-%dT%H:%M:%SZ) ;;
+  "") SIM_START=$(python3 -c '
+from datetime import datetime, timedelta, timezone
+now = datetime.now(timezone(timedelta(hours=8)))
+t = now.replace(hour=17, minute=30, second=0, microsecond=0)
+print((t if t >= now else t + timedelta(days=1)).isoformat())') ;;
+  *) SIM_START=$DEMO_START ;;
+esac
 sim_args+=(--start "$SIM_START")
 
 start greengate "$WORK/greengate.log" env NO_COLOR=1 "$GREENGATE" run -c "$WORK/greengate.toml"
@@ -308,7 +323,8 @@ try:
             f"           written to the store {g('influx_lines_written_total'):.0f} lines, batches retried {g('influx_batches_retried_total'):.0f}"
             f" | outbox backlog {backlog:.0f} records ({g('outbox_bytes'):.0f} bytes on disk)"
             f" | dead letters {g('dead_letters_total'):.0f}"
-            + (f" | indicator readings ahead of the clock {g('indicator_future_readings_total'):.0f}" if g("indicator_future_readings_total") else ""))
+            + (f" | indicator readings ahead of the clock {g('indicator_future_readings_total'):.0f}" if g("indicator_future_readings_total") else "")
+            + (f" | late for the indicators {g('indicator_late_readings_total'):.0f}" if g("indicator_late_readings_total") else ""))
     else:
         shown = [(k, v) for k, v in sorted(sums.items()) if re.search(r"(mqtt|modbus|outbox|influx|pipeline)_", k)]
         out.append("greengate: " + (", ".join(f"{k}={v:g}" for k, v in shown) or "(no counters yet)"))

@@ -203,11 +203,14 @@ impl Light {
         }
     }
 
-    /// On from dusk to dawn, dimmed to 50% from 23:00 to 05:00; now and
+    /// On from dusk (18:00 at the latest) to dawn (06:00 at the earliest),
+    /// dimmed to 50% from 23:00 to 05:00; now and
     /// then a lamp fails (on, power near 0, `defectiveLamp`) for hours.
     pub fn step(&mut self, rng: &mut Rng, hour: f64, day_of_year: u32, dt: f64) -> Values {
+        // Dusk to dawn, and always within the community's 18:00–06:00
+        // schedule (the controller's astronomical clock plus a fixed window).
         let (dusk, dawn) = sun_times(day_of_year);
-        let on = hour >= dusk || hour < dawn;
+        let on = hour >= dusk.min(18.0) || hour < dawn.max(6.0);
         let dimming = if !on {
             0.0
         } else if !(5.0..23.0).contains(&hour) {
