@@ -83,26 +83,23 @@ pub struct Enrich {
 }
 
 impl Enrich {
-    /// Adds the community, site and device-registry tags (never overriding
-    /// a tag the reading already has, except `community`, which is the site's).
+    /// Adds the community, device-registry and site tags, in that order of
+    /// precedence, never overriding a tag the reading already has (except
+    /// `community`, which is always the site's).
     pub fn apply(&self, r: &mut Reading) {
         if !self.community_id.is_empty() && r.tag("community") != Some(self.community_id.as_str()) {
             r.set_tag("community", self.community_id.as_str());
         }
-        for (k, v) in &self.site_tags {
-            r.default_tag(k, v);
-        }
+        // The device's own tags first, so they win over the site's. The
+        // registry entry borrows `self`, not `r`: no copy is needed.
         let dev = r.tag("device").and_then(|d| self.devices.get(d));
         if let Some(dev) = dev {
-            let tags: Vec<(String, String)> = dev
-                .tags
-                .0
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            for (k, v) in tags {
-                r.default_tag(&k, &v);
+            for (k, v) in &dev.tags.0 {
+                r.default_tag(k, v);
             }
+        }
+        for (k, v) in &self.site_tags {
+            r.default_tag(k, v);
         }
     }
 }
@@ -318,5 +315,39 @@ impl Pipeline {
             }
         }
         self.c.commits.inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::DeviceConfig;
+    use crate::model::FieldValue;
+
+    #[test]
+    fn enrichment_prefers_the_readings_own_then_the_devices_then_the_sites_tags() {
+        let mut devices = Devices::new();
+        let mut d = DeviceConfig::default();
+        d.tags.0.insert("district".into(), "device-district".into());
+        d.tags.0.insert("building".into(), "3".into());
+        devices.insert("n1".into(), d);
+        let e = Enrich {
+            community_id: "c1".into(),
+            site_tags: vec![
+                ("district".into(), "site-district".into()),
+                ("city".into(), "sh".into()),
+            ],
+            devices,
+        };
+        let mut r = Reading::new("noise", 1);
+        r.set_tag("device", "n1");
+        r.set_tag("building", "own");
+        r.set_tag("community", "spoofed");
+        r.add_field("laeq", FieldValue::Float(50.0));
+        e.apply(&mut r);
+        assert_eq!(r.tag("community"), Some("c1"));
+        assert_eq!(r.tag("building"), Some("own"));
+        assert_eq!(r.tag("district"), Some("device-district"));
+        assert_eq!(r.tag("city"), Some("sh"));
     }
 }
