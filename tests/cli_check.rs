@@ -51,3 +51,47 @@ fn check_names_a_missing_file() {
     assert_eq!(code, 64, "{text}");
     assert!(text.contains("does-not-exist.toml"), "{text}");
 }
+
+#[test]
+fn check_reports_register_map_mistakes_with_file_and_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let devices = dir.path().join("devices");
+    std::fs::create_dir(&devices).unwrap();
+    for e in std::fs::read_dir("config/devices").unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, devices.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy("config/greengate.example.toml", dir.path().join("g.toml")).unwrap();
+    // A 126-register read forced, overlapping fields, a register out of range, an unknown type.
+    std::fs::write(
+        devices.join("modbus-bad.toml"),
+        "name = \"modbus-bad\"\nclass = \"noise\"\n[modbus]\nmax_request = 126\n\
+         [[modbus.fields]]\nname = \"a\"\ntable = \"holding\"\naddress = 0\ntype = \"u32\"\n\
+         [[modbus.fields]]\nname = \"b\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\n\
+         [[modbus.fields]]\nname = \"c\"\ntable = \"holding\"\naddress = 65535\ntype = \"f32\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        devices.join("modbus-bad2.toml"),
+        "name = \"modbus-bad2\"\nclass = \"noise\"\n[modbus]\n[[modbus.fields]]\nname = \"a\"\ntable = \"holding\"\naddress = 0\ntype = \"u24\"\n",
+    )
+    .unwrap();
+    let (code, text) = check(&dir.path().join("g.toml"));
+    assert_eq!(code, 64, "{text}");
+    assert!(
+        text.contains("modbus-bad.toml.modbus.max_request: must be 1 to 125"),
+        "{text}"
+    );
+    assert!(
+        text.contains("modbus-bad.toml.modbus.fields[1]: overlapping fields"),
+        "{text}"
+    );
+    assert!(
+        text.contains("modbus-bad.toml.modbus.fields[2].address: register out of range"),
+        "{text}"
+    );
+    assert!(
+        text.contains("modbus-bad2.toml.modbus.fields[0].type: unknown variant `u24`"),
+        "{text}"
+    );
+}
