@@ -236,6 +236,25 @@ fn mqtt_readings_arrive_in_victoria_metrics_with_exact_points() {
         "{metrics}"
     );
 
+    // The assessment endpoint answers with every criterion of the annex.
+    let (status, body) = http(
+        "GET",
+        d.http_port,
+        "/assess?from=2025-11-01T00:00:00%2B08:00",
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let a: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(a["community"], "cn-e2e-0001");
+    assert_eq!(
+        a["criteria"].as_array().map(|c| c.len()),
+        Some(16),
+        "{body}"
+    );
+    let (status, _) = http("GET", d.http_port, "/assess?from=yesterday", b"").unwrap();
+    assert_eq!(status, 400);
+
     assert_eq!(d.stop(), 0, "{}", d.log());
 }
 
