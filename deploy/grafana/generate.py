@@ -308,10 +308,15 @@ def gateway():
             "GROUP BY time($__interval), \"class\" fill(none)"],
             w=12, h=8, aliases=["$tag_class $col"]),
         panel(L, "table", "Modbus device status", [
-            f"SELECT last(\"online\") AS \"online\", last(\"errors\") AS \"errors\", last(\"rtt_ms\") AS \"rtt ms\" "
+            f"SELECT last(\"online\") AS \"online\", last(\"errors\") AS \"errors\" "
             f"{w('device_status')} GROUP BY \"device\", \"source\""],
             w=12, h=8, fmt="table",
-            desc="device_status readings written by the Modbus poller on every online/offline change and at least every status_interval."),
+            desc="device_status readings written by the Modbus poller on every online/offline change and at least every status_interval "
+                 "(errors: failed requests since start)."),
+        panel(L, "timeseries", "Modbus round-trip time", [
+            f"SELECT mean(\"rtt_ms\") {w('device_status')} GROUP BY time($__interval), \"device\" fill(none)"],
+            w=12, h=8, unit="ms", aliases=["$tag_device"],
+            desc="Only devices that answer have a round-trip time."),
         panel(L, "timeseries", "Modbus request errors", [
             f"SELECT max(\"errors\") {w('device_status')} GROUP BY time($__interval), \"device\" fill(none)"],
             w=12, h=8, aliases=["$tag_device"]),
