@@ -60,13 +60,18 @@ def panel(lay, kind, title, queries, w=12, h=8, unit=None, desc="", fmt="time_se
         defaults["thresholds"] = {"mode": "absolute", "steps": [
             {"color": c, "value": v} for v, c in thresholds]}
         defaults["color"] = {"mode": "thresholds"}
+    # Series styles live in the field config, not in the panel options.
+    options = dict(options or {})
+    custom = {k: options.pop(k) for k in ("drawStyle", "stacking") if k in options}
+    if custom:
+        defaults["custom"] = custom
     aliases = aliases or [None] * len(queries)
     p = {
         "id": pid, "type": kind, "title": title, "description": desc, "gridPos": pos,
         "datasource": DS,
         "targets": [target(q, chr(ord("A") + i), aliases[i], fmt) for i, q in enumerate(queries)],
         "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
-        "options": options or {},
+        "options": options,
     }
     if kind == "stat":
         p["options"] = options or {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
