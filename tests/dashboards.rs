@@ -268,3 +268,44 @@ fn every_dashboard_panel_returns_data_from_greengate_in_influxdb_1x() {
         std::thread::sleep(Duration::from_secs(1));
     }
 }
+
+#[test]
+fn committed_dashboards_are_the_generators_output() {
+    // deploy/grafana/generate.py is the source of the JSON files; skip where
+    // there is no Python (the JSON is still checked by the test above).
+    let out = tempfile::tempdir().unwrap();
+    let gen = repo().join("deploy/grafana/generate.py");
+    let Ok(status) = std::process::Command::new("python3")
+        .arg(&gen)
+        .env("GRAFANA_DASHBOARDS_OUT", out.path())
+        .status()
+    else {
+        eprintln!("python3 not found: generator check skipped");
+        return;
+    };
+    assert!(status.success(), "{} failed", gen.display());
+    let committed = repo().join("deploy/grafana/dashboards");
+    let mut names: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    let mut on_disk: Vec<_> = std::fs::read_dir(&committed)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    on_disk.sort();
+    assert_eq!(
+        names, on_disk,
+        "dashboard files differ from the generator's"
+    );
+    for n in names {
+        let a = std::fs::read_to_string(out.path().join(&n)).unwrap();
+        let b = std::fs::read_to_string(committed.join(&n)).unwrap();
+        assert!(
+            a == b,
+            "{} differs from the output of deploy/grafana/generate.py: run it and commit",
+            n.to_string_lossy()
+        );
+    }
+}

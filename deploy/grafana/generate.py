@@ -19,7 +19,10 @@ import os
 
 DS = {"type": "influxdb", "uid": "greengate-influxdb"}
 C = "\"community\" =~ /^$community$/"
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboards")
+# tests/dashboards.rs writes elsewhere (GRAFANA_DASHBOARDS_OUT) to check the
+# committed files are this script's output.
+OUT = os.environ.get("GRAFANA_DASHBOARDS_OUT") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "dashboards")
 
 
 class Layout:
