@@ -309,3 +309,22 @@ fn committed_dashboards_are_the_generators_output() {
         );
     }
 }
+
+#[test]
+fn compose_stack_greengate_config_is_valid() {
+    // deploy/compose/greengate/greengate.toml, with the container's profile
+    // and state directories moved to this checkout and a temp directory.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("deploy/compose/greengate/greengate.toml"))
+        .unwrap()
+        .replace(
+            "/etc/greengate/devices",
+            &repo().join("config/devices").display().to_string(),
+        )
+        .replace("/var/lib/greengate", &dir.path().display().to_string());
+    let path = dir.path().join("greengate.toml");
+    std::fs::write(&path, text).unwrap();
+    if let Err(p) = greengate::app::Config::load(&path) {
+        panic!("deploy/compose/greengate/greengate.toml:\n{p}");
+    }
+}
