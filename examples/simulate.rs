@@ -72,6 +72,10 @@ pub struct Args {
     /// First port of the Modbus TCP device servers (one per Modbus profile); 0 = no Modbus.
     #[arg(long, default_value_t = 0)]
     pub modbus_port_base: u16,
+    /// Address the Modbus servers listen on: loopback by default; "0.0.0.0"
+    /// inside the compose stack, where greengate runs in another container.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub modbus_bind: String,
     /// Directory of the device profiles whose register maps the Modbus servers serve.
     #[arg(long, default_value = "config/devices")]
     pub devices_dir: PathBuf,

@@ -202,9 +202,10 @@ pub async fn start(
             continue;
         }
         let port = sim.args.modbus_port_base + i as u16;
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+        let bind = sim.args.modbus_bind.as_str();
+        let listener = TcpListener::bind((bind, port)).await.map_err(|e| {
             format!(
-                "Modbus server for profile {} cannot listen on 127.0.0.1:{port}: {e}",
+                "Modbus server for profile {} cannot listen on {bind}:{port}: {e}",
                 p.name
             )
         })?;
