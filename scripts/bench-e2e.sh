@@ -46,10 +46,10 @@ distinct_points() {
     curl -s "http://127.0.0.1:$VMPORT/internal/force_flush" >/dev/null
     curl -s "http://127.0.0.1:$VMPORT/api/v1/export" --data-urlencode 'match[]={__name__="bench_seq"}' |
         python3 -c 'import sys,json
-ts=set()
+ts=set(); vs=set()
 for l in sys.stdin:
-    ts.update(json.loads(l)["timestamps"])
-print(len(ts))'
+    o=json.loads(l); ts.update(o["timestamps"]); vs.update(o["values"])
+print(f"{len(vs)} distinct values, {len(ts)} distinct timestamps")'
 }
 
 # Messages: publisher p sends lines seq = p, p+P, p+2P, ... with distinct ms timestamps.
@@ -92,7 +92,7 @@ EOF
     MQPID=$!
     PIDS+=($MQPID)
     victoria-metrics -storageDataPath="$D/vm" -httpListenAddr="127.0.0.1:$VMPORT" \
-        -retentionPeriod=100y -search.latencyOffset=0s >"$D/vm.log" 2>&1 &
+        -retentionPeriod=100y -search.latencyOffset=0s -influxTrimTimestamp=1ns >"$D/vm.log" 2>&1 &
     VMPID=$!
     PIDS+=($VMPID)
     until curl -sf "http://127.0.0.1:$VMPORT/health" >/dev/null; do sleep 0.1; done
@@ -155,7 +155,7 @@ EOF
     cpu=$(echo "scale=2; ($cpu1 - $cpu0) / $hz / (2 * $N / 100000)" | bc)
     sleep 2
     stored=$(distinct_points)
-    echo "| $FSYNC | $SESSIONS | $INFLIGHT | $steady | $build | $drain | ${ratio}x | $hwm | $cpu | $stored/$((2 * N)) |"
+    echo "| $FSYNC | $SESSIONS | $INFLIGHT | $steady | $build | $drain | ${ratio}x | $hwm | $cpu | $stored of $((2 * N)) |"
 
     kill -TERM $GG
     wait $GG || echo "greengate exited with $?" >&2
