@@ -55,11 +55,11 @@ print(f"{len(vs)} distinct values, {len(ts)} distinct timestamps")'
 # Messages: publisher p sends lines seq = p, p+P, p+2P, ... with distinct ms timestamps.
 echo "generating $N messages for $P publishers..."
 for ((p = 0; p < P; p++)); do
-    awk -v p="$p" -v P="$P" -v n="$N" 'BEGIN { for (i = p; i < n; i += P) printf "bench seq=%di %d\n", i, (1764388800000 + i) * 1000000 }' >"$WORK/msgs-$p"
+    awk -v p="$p" -v P="$P" -v n="$N" 'BEGIN { for (i = p; i < n; i += P) printf "bench seq=%di %.0f000000\n", i, 1764388800000 + i }' >"$WORK/msgs-$p"
 done
 # A second, later set for the backlog phase.
 for ((p = 0; p < P; p++)); do
-    awk -v p="$p" -v P="$P" -v n="$N" 'BEGIN { for (i = p; i < n; i += P) printf "bench seq=%di %d\n", n + i, (1764388800000 + n + i) * 1000000 }' >"$WORK/backlog-$p"
+    awk -v p="$p" -v P="$P" -v n="$N" 'BEGIN { for (i = p; i < n; i += P) printf "bench seq=%di %.0f000000\n", n + i, 1764388800000 + n + i }' >"$WORK/backlog-$p"
 done
 
 publish_all() { # publish_all PREFIX
