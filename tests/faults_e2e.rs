@@ -267,3 +267,40 @@ fn full_outbox_holds_acks_and_releases_when_the_store_returns() {
     );
     assert_eq!(d.stop(), 0, "{}", d.log());
 }
+
+#[test]
+fn sigterm_exits_0_leaving_unsent_readings_on_disk_for_the_next_start() {
+    let n = env_count("FAULTS_SHUTDOWN_MESSAGES", 5_000);
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start_with(BROKER);
+    let vm = Victoria::start();
+    let http_port = free_port();
+    let cfg = write_config(dir.path(), broker.port(), http_port, &vm, "", "");
+    let mut d = Daemon::start(&cfg, http_port, dir.path());
+
+    // The store is down: everything received stays in the outbox.
+    signal("STOP", vm.proc.child.id());
+    publish(broker.port(), LP_TOPIC, messages(0..n));
+    wait_until("every message in the outbox", LONG, || {
+        d.metric("pipeline_readings_total") >= n as f64
+    });
+    assert_eq!(d.stop(), 0, "exit 0 within the grace period:\n{}", d.log());
+    let on_disk: u64 = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .flatten()
+        .flat_map(|sub| {
+            std::fs::read_dir(sub.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter_map(|f| f.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(on_disk > 0, "the unsent readings are on disk");
+
+    signal("CONT", vm.proc.child.id());
+    let d = Daemon::start_run(&cfg, http_port, dir.path(), 1);
+    let s = wait_for_distinct(&vm, "fault_seq", n, LONG);
+    assert_all_stored(&s, n, &d.log());
+}
