@@ -122,6 +122,19 @@ impl Default for PipelineOptions {
     }
 }
 
+/// Above this share of `outbox.max_bytes`, `/readyz` reports the outbox
+/// (component `outbox:<name>`) not ready: the store is not keeping up and
+/// back-pressure on the sources is near.
+pub const OUTBOX_HIGH_WATER: f64 = 0.9;
+
+fn report_outbox_readiness(ob: &OutboxWriter) {
+    let stats = ob.stats();
+    crate::http::set_ready(
+        &format!("outbox:{}", stats.name()),
+        stats.usage() < OUTBOX_HIGH_WATER && !stats.is_full(),
+    );
+}
+
 struct Counters {
     readings: Counter,
     invalid: Counter,
@@ -202,6 +215,7 @@ impl Pipeline {
                                 tracing::error!(error = %e, "Outbox sync failed.");
                             }
                             ob.stats().refresh_gauges();
+                            report_outbox_readiness(ob);
                         }
                     });
                 }
@@ -282,6 +296,7 @@ impl Pipeline {
                             );
                             waited = true;
                         }
+                        report_outbox_readiness(ob);
                         // Commit what we have so the sink can make progress,
                         // then wait for an acknowledgement to free space.
                         let _ = ob.commit();

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# End-to-end QoS 1 throughput: real publishers (mosquitto_pub -l, one message
+# per line) -> Mosquitto -> greengate (release build) -> VictoriaMetrics,
+# everything on this machine, on loopback.
+#
+# For each configuration it measures
+#   steady:  N messages published by P parallel publishers with the store up;
+#            msg/s = N / (time from the first publish until greengate's sink has
+#            written all N lines to VictoriaMetrics);
+#   backlog: the store is stopped (SIGSTOP), N messages are published and
+#            stored in the outbox (build rate = N / time until all are in the
+#            outbox), then the store resumes (drain rate = N / time until the
+#            sink has written them all);
+# plus greengate's peak RSS (VmHWM) and CPU time, and a count of the distinct
+# points in VictoriaMetrics (nothing lost).
+#
+# Usage: scripts/bench-e2e.sh [N] [P]         (defaults 200000 messages, 4 publishers)
+#   CONFIGS="always:1:1000 interval:2:1000"   fsync:sessions:broker max_inflight_messages
+set -euo pipefail
+
+N=${1:-200000}
+P=${2:-4}
+CONFIGS=${CONFIGS:-"always:1:1000 interval:1:1000 always:2:1000 always:4:1000 always:1:20 always:2:100"}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$ROOT/target/release/greengate
+WORK=$(mktemp -d /tmp/bench-e2e.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+(cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build --release --bin greengate -q)
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+metric() { # metric NAME -> sum over label sets
+    curl -s "http://127.0.0.1:$HTTP/metrics" | awk -v n="greengate_$1" '$1==n || index($1, n"{")==1 {s+=$2} END {printf "%d\n", s}'
+}
+wait_metric() { # wait_metric NAME TARGET
+    while [ "$(metric "$1")" -lt "$2" ]; do sleep 0.05; done
+}
+distinct_points() {
+    curl -s "http://127.0.0.1:$VMPORT/internal/force_flush" >/dev/null
+    curl -s "http://127.0.0.1:$VMPORT/api/v1/export" --data-urlencode 'match[]={__name__="bench_seq"}' |
+        python3 -c 'import sys,json
+ts=set(); vs=set()
+for l in sys.stdin:
+    o=json.loads(l); ts.update(o["timestamps"]); vs.update(o["values"])
+print(f"{len(vs)} distinct values, {len(ts)} distinct timestamps")'
+}
+
+# Messages: publisher p sends lines seq = p, p+P, p+2P, ... with distinct ms timestamps.
+echo "generating $N messages for $P publishers..."
+for ((p = 0; p < P; p++)); do
+    awk -v p="$p" -v P="$P" -v n="$N" 'BEGIN { for (i = p; i < n; i += P) printf "bench seq=%di %.0f000000\n", i, 1764388800000 + i }' >"$WORK/msgs-$p"
+done
+# A second, later set for the backlog phase.
+for ((p = 0; p < P; p++)); do
+    awk -v p="$p" -v P="$P" -v n="$N" 'BEGIN { for (i = p; i < n; i += P) printf "bench seq=%di %.0f000000\n", n + i, 1764388800000 + n + i }' >"$WORK/backlog-$p"
+done
+
+publish_all() { # publish_all PREFIX
+    local pp=()
+    for ((p = 0; p < P; p++)); do
+        mosquitto_pub -h 127.0.0.1 -p "$MQ" -q 1 -M 1000 -l -t "community/bench/lp/dev-$p" <"$WORK/$1-$p" &
+        pp+=($!)
+    done
+    for p in "${pp[@]}"; do wait "$p"; done
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+echo
+echo "| fsync | sessions | broker max_inflight | steady msg/s | backlog build msg/s | drain msg/s | drain/build | peak RSS MB | CPU s per 100k msg | stored/sent |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for c in $CONFIGS; do
+    IFS=: read -r FSYNC SESSIONS INFLIGHT <<<"$c"
+    D=$WORK/run-$FSYNC-$SESSIONS-$INFLIGHT
+    mkdir -p "$D/mq" "$D/vm"
+    chmod 777 "$D/mq"
+    MQ=$(free_port) VMPORT=$(free_port) HTTP=$(free_port)
+    cat >"$D/mq/mosquitto.conf" <<EOF
+listener $MQ 127.0.0.1
+allow_anonymous true
+max_queued_messages 0
+max_inflight_messages $INFLIGHT
+EOF
+    mosquitto -c "$D/mq/mosquitto.conf" >"$D/mq/log" 2>&1 &
+    MQPID=$!
+    PIDS+=($MQPID)
+    victoria-metrics -storageDataPath="$D/vm" -httpListenAddr="127.0.0.1:$VMPORT" \
+        -retentionPeriod=100y -search.latencyOffset=0s -influxTrimTimestamp=1ns >"$D/vm.log" 2>&1 &
+    VMPID=$!
+    PIDS+=($VMPID)
+    until curl -sf "http://127.0.0.1:$VMPORT/health" >/dev/null; do sleep 0.1; done
+    cat >"$D/greengate.toml" <<EOF
+[site]
+community_id = "bench"
+[http]
+listen = "127.0.0.1:$HTTP"
+[outbox]
+dir = "$D/outbox"
+fsync = "$FSYNC"
+[dead_letter]
+path = "$D/dead-letter.jsonl"
+[profiles]
+dirs = ["$ROOT/config/devices"]
+[sources.mqtt]
+host = "127.0.0.1"
+port = $MQ
+client_id = "greengate-bench"
+sessions = $SESSIONS
+[[sources.mqtt.subscriptions]]
+filter = "community/+site/lp/+device"
+profile = "line-protocol"
+[sinks.influxdb]
+url = "http://127.0.0.1:$VMPORT"
+org = "o"
+bucket = "b"
+token = "t"
+linger = "20ms"
+EOF
+    RUST_LOG=warn "$BIN" run -c "$D/greengate.toml" >"$D/greengate.log" 2>&1 &
+    GG=$!
+    PIDS+=($GG)
+    until curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null; do sleep 0.1; done
+    sleep 1
+
+    # Steady state.
+    cpu0=$(cpu_ticks $GG)
+    t0=$(now)
+    publish_all msgs
+    wait_metric influx_lines_written_total "$N"
+    t1=$(now)
+    steady=$(echo "$N / ($t1 - $t0)" | bc)
+
+    # Backlog: store stopped while N more arrive, then resumed.
+    kill -STOP $VMPID
+    t2=$(now)
+    publish_all backlog
+    wait_metric pipeline_readings_total $((2 * N))
+    t3=$(now)
+    kill -CONT $VMPID
+    wait_metric influx_lines_written_total $((2 * N))
+    t4=$(now)
+    cpu1=$(cpu_ticks $GG)
+    build=$(echo "$N / ($t3 - $t2)" | bc)
+    drain=$(echo "$N / ($t4 - $t3)" | bc)
+    ratio=$(echo "scale=1; ($t3 - $t2) / ($t4 - $t3)" | bc)
+    hwm=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$GG/status")
+    hz=$(getconf CLK_TCK)
+    cpu=$(echo "scale=2; ($cpu1 - $cpu0) / $hz / (2 * $N / 100000)" | bc)
+    sleep 2
+    stored=$(distinct_points)
+    echo "| $FSYNC | $SESSIONS | $INFLIGHT | $steady | $build | $drain | ${ratio}x | $hwm | $cpu | $stored of $((2 * N)) |"
+
+    kill -TERM $GG
+    wait $GG || echo "greengate exited with $?" >&2
+    kill $MQPID $VMPID
+    wait $MQPID $VMPID 2>/dev/null || true
+    PIDS=()
+done

@@ -1,0 +1,390 @@
+//! Shared pieces of the fault tests (`tests/faults_*.rs`): the greengate
+//! binary as a child process, a real QoS 1 publisher (`mosquitto_pub -l`,
+//! one message per line), numbered messages whose points can be counted
+//! one by one in VictoriaMetrics, and the conservation check.
+//!
+//! Every message carries a sequence number `i` in its timestamp
+//! (`BASE_MS + i` milliseconds) and in its value, so the store can be
+//! counted by distinct timestamps, and a duplicate (a redelivery after a
+//! crash) is accepted only if it is the identical point.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{binary, http, Victoria};
+
+/// 2025-11-29T12:00:00+08:00 in ms: the timestamp of message 0.
+pub const BASE_MS: i64 = 1_764_388_800_000;
+
+/// A count from the environment (`FAULTS_MESSAGES=100000`), else `default`.
+pub fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The greengate binary, killed (SIGKILL) on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub http_port: u16,
+    pub dir: PathBuf,
+    run: usize,
+}
+
+impl Daemon {
+    /// Starts greengate and waits until it is subscribed. Each start logs to
+    /// its own file (`greengate-<n>.log`) so a restart keeps the first log.
+    pub fn start(config: &Path, http_port: u16, dir: &Path) -> Daemon {
+        Self::start_run(config, http_port, dir, 0)
+    }
+
+    pub fn start_run(config: &Path, http_port: u16, dir: &Path, run: usize) -> Daemon {
+        let log = std::fs::File::create(dir.join(format!("greengate-{run}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_greengate"))
+            .args(["run", "-c"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start greengate");
+        let mut d = Daemon {
+            child,
+            http_port,
+            dir: dir.to_path_buf(),
+            run,
+        };
+        d.wait_ready();
+        d
+    }
+
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        for r in 0..=self.run {
+            let t = std::fs::read_to_string(self.dir.join(format!("greengate-{r}.log")))
+                .unwrap_or_default();
+            let tail: Vec<&str> = t.lines().rev().take(40).collect();
+            s.push_str(&format!("--- greengate run {r} (last lines) ---\n"));
+            for l in tail.into_iter().rev() {
+                s.push_str(l);
+                s.push('\n');
+            }
+        }
+        s
+    }
+
+    pub fn metrics(&self) -> String {
+        http("GET", self.http_port, "/metrics", b"")
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    }
+
+    /// The sum of a metric over all its label sets (`greengate_` is added).
+    pub fn metric(&self, name: &str) -> f64 {
+        metric_sum(&self.metrics(), name)
+    }
+
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        loop {
+            if let Some((200, _)) = http("GET", self.http_port, "/readyz", b"") {
+                if self
+                    .metrics()
+                    .contains("greengate_component_ready{component=\"mqtt:")
+                {
+                    return;
+                }
+            }
+            self.assert_running();
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "greengate not ready:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Panics (with the log) if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(s)) = self.child.try_wait() {
+            panic!("greengate exited ({s}):\n{}", self.log());
+        }
+    }
+
+    /// SIGKILL: no chance to flush or acknowledge anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit code.
+    pub fn stop(&mut self) -> i32 {
+        signal("TERM", self.child.id());
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "greengate did not stop:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal (`STOP`, `CONT`, `TERM`) to a process.
+pub fn signal(sig: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
+
+/// The sum of `greengate_<name>` over its label sets in Prometheus text.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    let full = format!("greengate_{name}");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(&full)
+                .map(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                .unwrap_or(false)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Writes greengate.toml: one MQTT source on `community/+site/lp/+device`
+/// (line protocol) and `community/+site/noise/+device/up` (FIWARE noise JSON),
+/// one sink to VictoriaMetrics. `extra` is appended (more `[outbox]` keys go
+/// in `outbox_extra`, more `[sources.mqtt]` keys in `mqtt_extra`).
+pub fn write_config(
+    dir: &Path,
+    mqtt_port: u16,
+    http_port: u16,
+    vm: &Victoria,
+    outbox_extra: &str,
+    mqtt_extra: &str,
+) -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = format!(
+        r#"
+[site]
+community_id = "cn-faults-0001"
+
+[http]
+listen = "127.0.0.1:{http_port}"
+
+[outbox]
+dir = "{dir}/outbox"
+fsync = "always"
+{outbox_extra}
+
+[dead_letter]
+path = "{dir}/dead-letter.jsonl"
+
+[profiles]
+dirs = ["{repo}/config/devices"]
+
+[sources.mqtt]
+host = "127.0.0.1"
+port = {mqtt_port}
+client_id = "greengate-faults"
+reconnect_min = "100ms"
+reconnect_max = "1s"
+{mqtt_extra}
+
+[[sources.mqtt.subscriptions]]
+filter = "community/+site/lp/+device"
+profile = "line-protocol"
+
+[[sources.mqtt.subscriptions]]
+filter = "community/+site/noise/+device/up"
+profile = "fiware-noise"
+
+[sinks]
+shutdown_grace = "5s"
+
+[sinks.influxdb]
+url = "{url}"
+org = "o"
+bucket = "b"
+token = "t"
+linger = "50ms"
+timeout = "2s"
+retry_min = "100ms"
+retry_max = "1s"
+"#,
+        dir = dir.display(),
+        repo = repo.display(),
+        url = vm.url(),
+    );
+    let path = dir.join("greengate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The topic the line-protocol messages go to.
+pub const LP_TOPIC: &str = "community/faults/lp/dev-1";
+
+/// Message `i` in line protocol: series `fault_seq`, value `i`, time `BASE_MS + i` ms.
+pub fn lp_message(i: usize) -> String {
+    format!("fault seq={i}i {}", (BASE_MS + i as i64) * 1_000_000)
+}
+
+/// A real QoS 1 publisher: `mosquitto_pub -l` sends each line as one
+/// message and exits 0 once the broker acknowledged them all.
+pub struct Publisher {
+    child: Child,
+    feeder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Publisher {
+    pub fn start(port: u16, topic: &str, messages: Vec<String>) -> Publisher {
+        let mut child = Command::new(binary("mosquitto_pub"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-q", "1", "-M", "100", "-l", "-t", topic])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_pub");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let feeder = std::thread::spawn(move || {
+            let mut buf = String::new();
+            for m in messages {
+                buf.push_str(&m);
+                buf.push('\n');
+            }
+            let _ = stdin.write_all(buf.as_bytes());
+        });
+        Publisher {
+            child,
+            feeder: Some(feeder),
+        }
+    }
+
+    /// Whether it has finished (successfully or not).
+    pub fn done(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits for the publisher; panics unless every message was acknowledged.
+    pub fn finish(mut self) {
+        if let Some(f) = self.feeder.take() {
+            let _ = f.join();
+        }
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true"))
+            .wait_with_output()
+            .expect("mosquitto_pub");
+        assert!(
+            out.status.success(),
+            "mosquitto_pub failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Publishes `messages` and waits until the broker acknowledged them all.
+pub fn publish(port: u16, topic: &str, messages: Vec<String>) {
+    Publisher::start(port, topic, messages).finish();
+}
+
+/// What the store holds of one series: value by timestamp (ms), and the
+/// number of samples including duplicates.
+pub struct Stored {
+    pub by_ts: BTreeMap<i64, f64>,
+    pub samples: usize,
+}
+
+/// Reads every sample of `series`; panics if two samples with the same
+/// timestamp differ (a duplicate must be the identical point).
+pub fn stored(vm: &Victoria, series: &str) -> Stored {
+    let mut by_ts = BTreeMap::new();
+    let mut samples = 0;
+    for s in vm.export(&format!("{{__name__=\"{series}\"}}")) {
+        let ts = s["timestamps"].as_array().cloned().unwrap_or_default();
+        let vs = s["values"].as_array().cloned().unwrap_or_default();
+        for (t, v) in ts.iter().zip(vs.iter()) {
+            let (Some(t), Some(v)) = (t.as_i64(), v.as_f64()) else {
+                continue;
+            };
+            samples += 1;
+            if let Some(old) = by_ts.insert(t, v) {
+                assert_eq!(old, v, "duplicate point at {t} with a different value");
+            }
+        }
+    }
+    Stored { by_ts, samples }
+}
+
+/// Waits until `n` distinct points of `series` are stored (or `timeout`).
+pub fn wait_for_distinct(vm: &Victoria, series: &str, n: usize, timeout: Duration) -> Stored {
+    let start = Instant::now();
+    loop {
+        let s = stored(vm, series);
+        if s.by_ts.len() >= n || start.elapsed() > timeout {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Conservation for numbered messages `0..n`: each is stored exactly as
+/// sent (value `i` at `BASE_MS + i`), nothing else is stored.
+pub fn assert_all_stored(s: &Stored, n: usize, what: &str) {
+    let missing: Vec<usize> = (0..n)
+        .filter(|i| !s.by_ts.contains_key(&(BASE_MS + *i as i64)))
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: {} of {n} stored; first missing: {missing:?}",
+        s.by_ts.len()
+    );
+    for (t, v) in &s.by_ts {
+        assert_eq!(*v, (*t - BASE_MS) as f64, "{what}: wrong value at {t}");
+    }
+    assert_eq!(s.by_ts.len(), n, "{what}: points that were never sent");
+}
+
+/// Lines of the dead-letter file.
+pub fn dead_letters(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("dead-letter.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Polls `cond` every 100 ms until it holds; panics with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
