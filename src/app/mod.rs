@@ -95,6 +95,23 @@ pub async fn start(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<R
         ));
     }
 
+    // The city northbound: its own, droppable outbox (see sinks::city).
+    let mut city_outbox = None;
+    if let Some(city) = cfg.sinks.city.clone() {
+        let mut city = city;
+        if let Some(i) = city.influxdb.as_mut() {
+            i.rebase(&cfg.base_dir);
+        }
+        let dir = cfg.resolve(&cfg.outbox.dir).join(sinks::city::SINK);
+        let (w, r) = outbox::open(&dir, &cfg.outbox)
+            .with_context(|| format!("outbox.dir: cannot open {}", dir.display()))?;
+        city_outbox = Some((w, city.route()));
+        let span = tracing::info_span!("sink", name = sinks::city::SINK);
+        sink_tasks.push(tokio::spawn(
+            sinks::city::run(city, r, dead.clone(), sink_stop.clone()).instrument(span),
+        ));
+    }
+
     let http_addr = if cfg.http.enabled {
         let (addr, _task) = http::serve(cfg.http.listen, routes, shutdown.clone())
             .await
@@ -117,13 +134,16 @@ pub async fn start(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<R
             .collect(),
         devices: cfg.devices.clone(),
     };
-    let pipeline = Pipeline::new(
+    let mut pipeline = Pipeline::new(
         enrich,
         writers,
         dead.clone(),
         indicators,
         PipelineOptions::default(),
     );
+    if let Some((w, route)) = city_outbox {
+        pipeline = pipeline.with_routed_outbox(w, route);
+    }
     let pipeline_task = tokio::spawn(pipeline.run(rx).instrument(tracing::info_span!("pipeline")));
 
     let mut source_tasks = Vec::new();
