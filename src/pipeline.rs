@@ -182,6 +182,8 @@ pub struct Pipeline {
     /// `routes[i]` is the route of `outboxes[i]`.
     routes: Vec<Route>,
     dead: DeadLetterWriter,
+    /// New enrichment after a config reload (SIGHUP), applied between groups.
+    enrich_updates: Option<tokio::sync::watch::Receiver<Enrich>>,
     indicators: Option<Box<dyn IndicatorSink>>,
     opts: PipelineOptions,
     buf: Vec<u8>,
@@ -201,6 +203,7 @@ impl Pipeline {
             routes: vec![Route::All; outboxes.len()],
             outboxes,
             dead,
+            enrich_updates: None,
             indicators,
             opts,
             buf: Vec::with_capacity(64 * 1024),
@@ -241,6 +244,13 @@ impl Pipeline {
         self
     }
 
+    /// Takes the enrichment (device registry, site tags) from `rx` whenever
+    /// it changes (config reload); the change applies from the next group.
+    pub fn with_enrich_updates(mut self, rx: tokio::sync::watch::Receiver<Enrich>) -> Self {
+        self.enrich_updates = Some(rx);
+        self
+    }
+
     /// Runs until every sender of `rx` is dropped. Must run on a
     /// multi-threaded runtime (commits block in place).
     pub async fn run(mut self, mut rx: mpsc::Receiver<SourceBatch>) {
@@ -274,6 +284,12 @@ impl Pipeline {
 
     /// Appends one group of batches, commits once, then fires their acks in order.
     pub fn process(&mut self, group: &mut Vec<SourceBatch>) {
+        if let Some(rx) = self.enrich_updates.as_mut() {
+            if rx.has_changed().unwrap_or(false) {
+                self.enrich = rx.borrow_and_update().clone();
+                tracing::info!("Device registry and site tags reloaded.");
+            }
+        }
         let mut acks = Vec::with_capacity(group.len());
         for batch in group.drain(..) {
             for d in &batch.dead {
