@@ -47,12 +47,9 @@ fn setup(main_url: &str, city_url: &str, city_outbox: OutboxConfig) -> Setup {
     let dead = DeadLetterWriter::open(dir.path().join("dead.jsonl"), 1 << 20).unwrap();
     let (mw, mr) = outbox::open(&dir.path().join("influxdb"), &OutboxConfig::default()).unwrap();
     let (cw, cr) = outbox::open(&dir.path().join("city"), &city_outbox).unwrap();
-    let city_cfg: CityConfig =
-        serde_json::from_value(json!({"influxdb": {"url": city_url, "org": "o", "bucket": "b"}}))
-            .unwrap();
     let city_cfg = CityConfig {
         influxdb: Some(influx(city_url)),
-        ..city_cfg
+        ..CityConfig::default()
     };
     let stop = CancellationToken::new();
     tokio::spawn(influxdb::run(
