@@ -58,7 +58,13 @@ fn setup(main_url: &str, city_url: &str, city_outbox: OutboxConfig) -> Setup {
         dead.clone(),
         stop.clone(),
     ));
-    tokio::spawn(city::run(city_cfg.clone(), cr, dead.clone(), stop.clone()));
+    tokio::spawn(city::run(
+        city_cfg.clone(),
+        "c7".into(),
+        cr,
+        dead.clone(),
+        stop.clone(),
+    ));
     let enrich = Enrich {
         community_id: "c7".into(),
         ..Enrich::default()
@@ -157,4 +163,88 @@ async fn city_store_down_does_not_stop_the_main_store() {
         + reg.counter_total("pipeline_routed_readings_dropped_total");
     assert!(dropped > 0, "the full city outbox dropped nothing");
     s.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indicators_are_published_to_the_city_broker_with_qos1() {
+    let broker = common::Mosquitto::start();
+    let main = Victoria::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dead = DeadLetterWriter::open(dir.path().join("dead.jsonl"), 1 << 20).unwrap();
+    let (mw, mr) = outbox::open(&dir.path().join("influxdb"), &OutboxConfig::default()).unwrap();
+    let (cw, cr) = outbox::open(&dir.path().join("city"), &OutboxConfig::default()).unwrap();
+    let city_cfg: CityConfig = serde_json::from_value(json!({
+        "only": ["gg_noise_hour"],
+        "mqtt": {"host": "127.0.0.1", "port": broker.port(), "retry": "100ms"},
+    }))
+    .unwrap();
+    // A subscriber that is subscribed before anything is published.
+    let mut o = rumqttc::MqttOptions::new("city-test-sub", "127.0.0.1", broker.port());
+    o.set_keep_alive(Duration::from_secs(30));
+    let (client, mut ev) = rumqttc::AsyncClient::new(o, 16);
+    client
+        .subscribe("city/#", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    loop {
+        if let rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) = ev.poll().await.unwrap() {
+            break;
+        }
+    }
+    let stop = CancellationToken::new();
+    tokio::spawn(influxdb::run(
+        influx(&main.url()),
+        mr,
+        dead.clone(),
+        stop.clone(),
+    ));
+    tokio::spawn(city::run(
+        city_cfg.clone(),
+        "c7".into(),
+        cr,
+        dead.clone(),
+        stop.clone(),
+    ));
+    let enrich = Enrich {
+        community_id: "c7".into(),
+        ..Enrich::default()
+    };
+    let p = Pipeline::new(enrich, vec![mw], dead, None, PipelineOptions::default())
+        .with_routed_outbox(cw, city_cfg.route());
+    let (tx, rx) = mpsc::channel(16);
+    let pipeline = tokio::spawn(p.run(rx));
+    let t0 = 1_700_000_000_000_000_000i64;
+    let batch = SourceBatch {
+        readings: vec![
+            reading("noise", "n1", 55.0, t0),
+            reading("gg_noise_minute", "n1", 54.0, t0),
+            reading("gg_noise_hour", "n1", 53.0, t0),
+            reading("gg_noise_hour", "n2", 52.0, t0),
+        ],
+        ..SourceBatch::default()
+    };
+    tx.send(batch).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let e = tokio::time::timeout(WAIT, ev.poll())
+            .await
+            .expect("no message");
+        if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = e.unwrap() {
+            got.push(format!(
+                "{} {}",
+                p.topic,
+                String::from_utf8_lossy(&p.payload)
+            ));
+        }
+    }
+    assert_eq!(
+        got,
+        vec![
+            "city/c7/gg_noise_hour gg_noise_hour,community=c7,device=n1 laeq=53 1700000000000000000",
+            "city/c7/gg_noise_hour gg_noise_hour,community=c7,device=n2 laeq=52 1700000000000000000",
+        ]
+    );
+    drop(tx);
+    pipeline.await.unwrap();
+    stop.cancel();
 }

@@ -119,7 +119,14 @@ pub async fn start_reloadable(
         city_outbox = Some((w, city.route()));
         let span = tracing::info_span!("sink", name = sinks::city::SINK);
         sink_tasks.push(tokio::spawn(
-            sinks::city::run(city, r, dead.clone(), sink_stop.clone()).instrument(span),
+            sinks::city::run(
+                city,
+                cfg.site.community_id.clone(),
+                r,
+                dead.clone(),
+                sink_stop.clone(),
+            )
+            .instrument(span),
         ));
     }
 

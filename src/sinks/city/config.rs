@@ -19,6 +19,8 @@ pub struct CityConfig {
     pub only: Vec<String>,
     /// The city platform's store (same keys as `[sinks.influxdb]`).
     pub influxdb: Option<InfluxDbConfig>,
+    /// Or the city platform's MQTT broker (exactly one of the two).
+    pub mqtt: Option<super::mqtt::CityMqttConfig>,
 }
 
 impl Default for CityConfig {
@@ -27,6 +29,7 @@ impl Default for CityConfig {
             measurement_prefixes: vec!["gg_".into()],
             only: Vec::new(),
             influxdb: None,
+            mqtt: None,
         }
     }
 }
@@ -65,11 +68,16 @@ impl Validate for CityConfig {
                 );
             }
         }
-        match &self.influxdb {
-            Some(s) => s.validate(&join(path, "influxdb"), cx),
-            None => cx.problem(
+        match (&self.influxdb, &self.mqtt) {
+            (Some(s), None) => s.validate(&join(path, "influxdb"), cx),
+            (None, Some(m)) => m.validate(&join(path, "mqtt"), cx),
+            (None, None) => cx.problem(
                 join(path, "influxdb"),
-                "missing: add [sinks.city.influxdb] with the city platform's store",
+                "missing: add [sinks.city.influxdb] (or [sinks.city.mqtt]) with the city platform's endpoint",
+            ),
+            (Some(_), Some(_)) => cx.problem(
+                path,
+                "set one of [sinks.city.influxdb] and [sinks.city.mqtt], not both",
             ),
         }
     }

@@ -13,9 +13,15 @@
 //! everything the city receives is also in the main store and can be
 //! re-exported from there.
 //!
-//! Events: the InfluxDB sink's, with label `sink="city"`.
+//! Or, with `[sinks.city.mqtt]`, each line is published with QoS 1 to the
+//! city's broker (see [`mqtt`]); batches are acknowledged after every PUBACK.
+//!
+//! Events: the InfluxDB sink's, with label `sink="city"`; over MQTT
+//! `CityMqttBatchRetried` (`city_mqtt_batches_retried_total`) and
+//! `city_mqtt_lines_published_total`.
 
 pub mod config;
+pub mod mqtt;
 
 use tokio_util::sync::CancellationToken;
 
@@ -25,21 +31,22 @@ use crate::outbox::OutboxReader;
 /// The sink name: its outbox directory, metrics label and log field.
 pub const SINK: &str = "city";
 
-/// Writes the city outbox to the city store until it is drained and closed
-/// or `shutdown` is cancelled. `cfg.influxdb` must be set (validation
-/// guarantees it); without it the sink logs an error and returns.
+/// Writes the city outbox to the city store or broker until it is drained
+/// and closed or `shutdown` is cancelled. `community` fills the MQTT topic.
+/// Validation guarantees one endpoint; without one the sink logs an error
+/// and returns.
 pub async fn run(
     cfg: config::CityConfig,
+    community: String,
     reader: OutboxReader,
     dead: DeadLetterWriter,
     shutdown: CancellationToken,
 ) {
-    let Some(influx) = cfg.influxdb else {
-        tracing::error!(
-            sink = SINK,
-            "City sink has no [sinks.city.influxdb]; not started."
-        );
-        return;
-    };
-    crate::sinks::influxdb::run_as(SINK, influx, reader, dead, shutdown).await
+    match (cfg.influxdb, cfg.mqtt) {
+        (Some(influx), _) => {
+            crate::sinks::influxdb::run_as(SINK, influx, reader, dead, shutdown).await
+        }
+        (None, Some(m)) => mqtt::run(m, community, reader, shutdown).await,
+        (None, None) => tracing::error!(sink = SINK, "City sink has no endpoint; not started."),
+    }
 }
