@@ -161,7 +161,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(greengate::app::run(cfg)) {
+            match rt.block_on(greengate::app::run(cfg, config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "greengate stopped on an error.");

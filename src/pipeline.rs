@@ -16,6 +16,13 @@
 //!   its channel, sources block on `send`, and MQTT acknowledgements are
 //!   withheld, so the broker holds the backlog (back-pressure, never loss).
 //!
+//! - an outbox may carry a [`Route`]: it then receives only the readings
+//!   whose measurement the route accepts, and a *droppable* route never
+//!   blocks: when its outbox is full the oldest unread segment is deleted
+//!   (`OutboxRecordsDropped`), and if nothing can be deleted the reading is
+//!   skipped for that outbox only (`RoutedReadingsDropped`). The city
+//!   northbound uses this: it gets indicators that are also in the main store.
+//!
 //! The pipeline ends when every source has dropped its sender; it then
 //! flushes the indicator windows, commits, and drops the outbox writers,
 //! which lets the sinks drain and finish.
@@ -135,8 +142,44 @@ fn report_outbox_readiness(ob: &OutboxWriter) {
     );
 }
 
+/// Which readings an outbox receives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Route {
+    /// Every reading; a full outbox blocks (back-pressure, never loss).
+    #[default]
+    All,
+    /// Only readings whose measurement starts with one of `prefixes` (or,
+    /// when `only` is not empty, is exactly one of `only`); a full outbox
+    /// drops its oldest data instead of blocking.
+    Measurements {
+        prefixes: Vec<String>,
+        only: Vec<String>,
+    },
+}
+
+impl Route {
+    /// Whether a reading of `measurement` goes to this outbox.
+    pub fn accepts(&self, measurement: &str) -> bool {
+        match self {
+            Route::All => true,
+            Route::Measurements { only, .. } if !only.is_empty() => {
+                only.iter().any(|m| m == measurement)
+            }
+            Route::Measurements { prefixes, .. } => {
+                prefixes.iter().any(|p| measurement.starts_with(p.as_str()))
+            }
+        }
+    }
+
+    /// Whether a full outbox drops old data rather than blocking the pipeline.
+    pub fn droppable(&self) -> bool {
+        !matches!(self, Route::All)
+    }
+}
+
 struct Counters {
     readings: Counter,
+    routed_dropped: Counter,
     invalid: Counter,
     commits: Counter,
     full_waits: Counter,
@@ -146,7 +189,11 @@ struct Counters {
 pub struct Pipeline {
     enrich: Enrich,
     outboxes: Vec<OutboxWriter>,
+    /// `routes[i]` is the route of `outboxes[i]`.
+    routes: Vec<Route>,
     dead: DeadLetterWriter,
+    /// New enrichment after a config reload (SIGHUP), applied between groups.
+    enrich_updates: Option<tokio::sync::watch::Receiver<Enrich>>,
     indicators: Option<Box<dyn IndicatorSink>>,
     opts: PipelineOptions,
     buf: Vec<u8>,
@@ -163,8 +210,10 @@ impl Pipeline {
     ) -> Self {
         Pipeline {
             enrich,
+            routes: vec![Route::All; outboxes.len()],
             outboxes,
             dead,
+            enrich_updates: None,
             indicators,
             opts,
             buf: Vec::with_capacity(64 * 1024),
@@ -172,6 +221,11 @@ impl Pipeline {
                 readings: metrics::counter(
                     "pipeline_readings_total",
                     "Readings stored in the outbox.",
+                    &[],
+                ),
+                routed_dropped: metrics::counter(
+                    "pipeline_routed_readings_dropped_total",
+                    "Readings skipped for a full droppable (routed) outbox.",
                     &[],
                 ),
                 invalid: metrics::counter(
@@ -191,6 +245,20 @@ impl Pipeline {
                 ),
             },
         }
+    }
+
+    /// Adds an outbox that receives only what `route` accepts.
+    pub fn with_routed_outbox(mut self, outbox: OutboxWriter, route: Route) -> Self {
+        self.outboxes.push(outbox);
+        self.routes.push(route);
+        self
+    }
+
+    /// Takes the enrichment (device registry, site tags) from `rx` whenever
+    /// it changes (config reload); the change applies from the next group.
+    pub fn with_enrich_updates(mut self, rx: tokio::sync::watch::Receiver<Enrich>) -> Self {
+        self.enrich_updates = Some(rx);
+        self
     }
 
     /// Runs until every sender of `rx` is dropped. Must run on a
@@ -227,6 +295,12 @@ impl Pipeline {
 
     /// Appends one group of batches, commits once, then fires their acks in order.
     pub fn process(&mut self, group: &mut Vec<SourceBatch>) {
+        if let Some(rx) = self.enrich_updates.as_mut() {
+            if rx.has_changed().unwrap_or(false) {
+                self.enrich = rx.borrow_and_update().clone();
+                tracing::info!("Device registry and site tags reloaded.");
+            }
+        }
         let mut acks = Vec::with_capacity(group.len());
         for batch in group.drain(..) {
             for d in &batch.dead {
@@ -282,11 +356,26 @@ impl Pipeline {
             ));
             return;
         }
-        for ob in self.outboxes.iter_mut() {
+        for (ob, route) in self.outboxes.iter_mut().zip(&self.routes) {
+            if !route.accepts(&r.measurement) {
+                continue;
+            }
             let mut waited = false;
             loop {
                 match ob.append(&self.buf) {
                     Ok(()) => break,
+                    Err(OutboxError::Full { .. }) if route.droppable() => {
+                        // Never block the main sink or the sources for a
+                        // droppable outbox: make room, or skip this reading.
+                        match ob.commit().and_then(|()| ob.drop_oldest()) {
+                            Ok(n) if n > 0 => continue,
+                            _ => {
+                                self.c.routed_dropped.inc();
+                                tracing::warn!(event = "RoutedReadingsDropped", outbox = ob.stats().name(), measurement = %r.measurement, "Routed outbox full; reading dropped for it.");
+                                break;
+                            }
+                        }
+                    }
                     Err(OutboxError::Full { .. }) => {
                         if !waited {
                             self.c.full_waits.inc();

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod indicators;
+pub mod reload;
 
 pub use config::Config;
 
@@ -22,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::deadletter::DeadLetterWriter;
-use crate::pipeline::{Enrich, IndicatorSink, Pipeline, PipelineOptions};
-use crate::{http, outbox, sinks, sources};
+use crate::pipeline::{IndicatorSink, Pipeline, PipelineOptions};
+use crate::{http, outbox, sinks};
 
 /// Capacity of the channel between sources and the pipeline, in batches.
 const SOURCE_CHANNEL: usize = 4096;
@@ -49,6 +50,16 @@ impl Running {
 /// Starts everything `cfg` describes; returns once it is running.
 /// Cancel `shutdown` to stop; then `Running::wait`.
 pub async fn start(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    start_reloadable(cfg, None, shutdown).await
+}
+
+/// [`start`], and with `config_path` the sources and device registry are
+/// reloaded from that file on SIGHUP (see [`reload`]).
+pub async fn start_reloadable(
+    cfg: Config,
+    config_path: Option<std::path::PathBuf>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
     install_crypto();
     let (indicators, routes): (Option<Box<dyn IndicatorSink>>, Vec<http::Route>) =
         if cfg.indicators.enabled {
@@ -95,6 +106,30 @@ pub async fn start(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<R
         ));
     }
 
+    // The city northbound: its own, droppable outbox (see sinks::city).
+    let mut city_outbox = None;
+    if let Some(city) = cfg.sinks.city.clone() {
+        let mut city = city;
+        if let Some(i) = city.influxdb.as_mut() {
+            i.rebase(&cfg.base_dir);
+        }
+        let dir = cfg.resolve(&cfg.outbox.dir).join(sinks::city::SINK);
+        let (w, r) = outbox::open(&dir, &cfg.outbox)
+            .with_context(|| format!("outbox.dir: cannot open {}", dir.display()))?;
+        city_outbox = Some((w, city.route()));
+        let span = tracing::info_span!("sink", name = sinks::city::SINK);
+        sink_tasks.push(tokio::spawn(
+            sinks::city::run(
+                city,
+                cfg.site.community_id.clone(),
+                r,
+                dead.clone(),
+                sink_stop.clone(),
+            )
+            .instrument(span),
+        ));
+    }
+
     let http_addr = if cfg.http.enabled {
         let (addr, _task) = http::serve(cfg.http.listen, routes, shutdown.clone())
             .await
@@ -106,48 +141,32 @@ pub async fn start(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<R
     };
 
     let (tx, rx) = mpsc::channel(SOURCE_CHANNEL);
-    let enrich = Enrich {
-        community_id: cfg.site.community_id.clone(),
-        site_tags: cfg
-            .site
-            .tags
-            .0
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        devices: cfg.devices.clone(),
-    };
-    let pipeline = Pipeline::new(
+    let (enrich_tx, enrich_rx) = tokio::sync::watch::channel(reload::enrich(&cfg));
+    let enrich = reload::enrich(&cfg);
+    let mut pipeline = Pipeline::new(
         enrich,
         writers,
         dead.clone(),
         indicators,
         PipelineOptions::default(),
     );
+    pipeline = pipeline.with_enrich_updates(enrich_rx);
+    if let Some((w, route)) = city_outbox {
+        pipeline = pipeline.with_routed_outbox(w, route);
+    }
     let pipeline_task = tokio::spawn(pipeline.run(rx).instrument(tracing::info_span!("pipeline")));
 
-    let mut source_tasks = Vec::new();
-    if let Some(m) = cfg.sources.mqtt.clone() {
-        let span = tracing::info_span!("source", name = "mqtt");
-        source_tasks.push(tokio::spawn(
-            sources::mqtt::run(m, cfg.profile_set.clone(), tx.clone(), shutdown.clone())
-                .instrument(span),
-        ));
-    }
-    if let Some(m) = cfg.sources.modbus.clone() {
-        let span = tracing::info_span!("source", name = "modbus");
-        source_tasks.push(tokio::spawn(
-            sources::modbus::run(m, cfg.profile_set.clone(), tx.clone(), shutdown.clone())
-                .instrument(span),
-        ));
-    }
-    drop(tx);
-
     let grace = cfg.sinks.shutdown_grace;
+    let sources_task = tokio::spawn(reload::supervise(
+        config_path,
+        cfg,
+        tx,
+        enrich_tx,
+        shutdown.clone(),
+    ));
+
     let done = tokio::spawn(async move {
-        for t in source_tasks {
-            let _ = t.await;
-        }
+        let _ = sources_task.await;
         tracing::info!("Sources stopped; draining the pipeline.");
         let _ = pipeline_task.await;
         let all_sinks = futures_join(sink_tasks);
@@ -170,10 +189,11 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
     }
 }
 
-/// Runs until SIGTERM or SIGINT, then shuts down gracefully.
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully; reloads
+/// devices and profiles from `config_path` on SIGHUP.
+pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    let running = start(cfg, shutdown.clone()).await?;
+    let running = start_reloadable(cfg, Some(config_path), shutdown.clone()).await?;
     wait_for_signal().await;
     tracing::info!("Shutdown requested; stopping sources.");
     shutdown.cancel();

@@ -1,6 +1,7 @@
 //! Sinks: where readings go. Each is a folder with `config.rs`, and each
 //! reads from its own outbox.
 
+pub mod city;
 pub mod influxdb;
 
 use serde::Deserialize;
@@ -15,6 +16,8 @@ pub struct SinksConfig {
     #[serde(deserialize_with = "crate::config::duration")]
     pub shutdown_grace: std::time::Duration,
     pub influxdb: Option<influxdb::config::InfluxDbConfig>,
+    /// The city northbound (indicators only), with its own outbox.
+    pub city: Option<city::config::CityConfig>,
 }
 
 impl Default for SinksConfig {
@@ -22,6 +25,7 @@ impl Default for SinksConfig {
         SinksConfig {
             shutdown_grace: std::time::Duration::from_secs(10),
             influxdb: None,
+            city: None,
         }
     }
 }
@@ -30,6 +34,9 @@ impl Validate for SinksConfig {
     fn validate(&self, path: &str, cx: &mut Check) {
         if let Some(s) = &self.influxdb {
             s.validate(&join(path, "influxdb"), cx);
+        }
+        if let Some(s) = &self.city {
+            s.validate(&join(path, "city"), cx);
         }
     }
 }

@@ -73,15 +73,27 @@ pub const SINK: &str = "influxdb";
 /// `shutdown` is cancelled (unsent records stay in the outbox).
 pub async fn run(
     cfg: config::InfluxDbConfig,
+    reader: OutboxReader,
+    dead: DeadLetterWriter,
+    shutdown: CancellationToken,
+) {
+    run_as(SINK, cfg, reader, dead, shutdown).await
+}
+
+/// [`run`] under another sink name (the `sink` label and log field), for a
+/// second InfluxDB destination such as the city northbound.
+pub async fn run_as(
+    sink: &'static str,
+    cfg: config::InfluxDbConfig,
     mut reader: OutboxReader,
     dead: DeadLetterWriter,
     shutdown: CancellationToken,
 ) {
     let mut writer = loop {
-        match InfluxWriter::new(&cfg, SINK, dead.clone()) {
+        match InfluxWriter::new(&cfg, sink, dead.clone()) {
             Ok(w) => break w,
             Err(e) => {
-                error!(sink = SINK, error = %e, "InfluxDB sink cannot start; retrying.");
+                error!(sink = sink, error = %e, "InfluxDB sink cannot start; retrying.");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(cfg.retry_max) => {}
@@ -89,7 +101,7 @@ pub async fn run(
             }
         }
     };
-    info!(sink = SINK, origin = %cfg.origin(), "InfluxDB sink started.");
+    info!(sink = sink, origin = %cfg.origin(), "InfluxDB sink started.");
     loop {
         let next = tokio::select! {
             biased;
@@ -100,7 +112,7 @@ pub async fn run(
             Ok(Some(b)) => b,
             Ok(None) => break,
             Err(e) => {
-                error!(sink = SINK, error = %e, "Outbox read failed; retrying.");
+                error!(sink = sink, error = %e, "Outbox read failed; retrying.");
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(cfg.retry_min) => continue,
@@ -112,8 +124,8 @@ pub async fn run(
         }
         if let Err(e) = reader.ack(batch) {
             // The batch is stored; it will be written again after a restart.
-            error!(sink = SINK, error = %e, "Outbox acknowledgement failed.");
+            error!(sink = sink, error = %e, "Outbox acknowledgement failed.");
         }
     }
-    info!(sink = SINK, "InfluxDB sink stopped.");
+    info!(sink = sink, "InfluxDB sink stopped.");
 }
