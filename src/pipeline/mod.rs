@@ -38,6 +38,9 @@ use crate::metrics::{self, Counter};
 use crate::model::Reading;
 use crate::outbox::{OutboxError, OutboxWriter};
 
+mod route;
+pub use route::Route;
+
 /// Acknowledges a source message once its readings are durably stored (or
 /// dead-lettered). Called in the order batches were sent.
 pub struct Ack(Box<dyn FnOnce() + Send>);
@@ -140,41 +143,6 @@ fn report_outbox_readiness(ob: &OutboxWriter) {
         &format!("outbox:{}", stats.name()),
         stats.usage() < OUTBOX_HIGH_WATER && !stats.is_full(),
     );
-}
-
-/// Which readings an outbox receives.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Route {
-    /// Every reading; a full outbox blocks (back-pressure, never loss).
-    #[default]
-    All,
-    /// Only readings whose measurement starts with one of `prefixes` (or,
-    /// when `only` is not empty, is exactly one of `only`); a full outbox
-    /// drops its oldest data instead of blocking.
-    Measurements {
-        prefixes: Vec<String>,
-        only: Vec<String>,
-    },
-}
-
-impl Route {
-    /// Whether a reading of `measurement` goes to this outbox.
-    pub fn accepts(&self, measurement: &str) -> bool {
-        match self {
-            Route::All => true,
-            Route::Measurements { only, .. } if !only.is_empty() => {
-                only.iter().any(|m| m == measurement)
-            }
-            Route::Measurements { prefixes, .. } => {
-                prefixes.iter().any(|p| measurement.starts_with(p.as_str()))
-            }
-        }
-    }
-
-    /// Whether a full outbox drops old data rather than blocking the pipeline.
-    pub fn droppable(&self) -> bool {
-        !matches!(self, Route::All)
-    }
 }
 
 struct Counters {
@@ -423,35 +391,5 @@ impl Pipeline {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::devices::DeviceConfig;
-    use crate::model::FieldValue;
-
-    #[test]
-    fn enrichment_prefers_the_readings_own_then_the_devices_then_the_sites_tags() {
-        let mut devices = Devices::new();
-        let mut d = DeviceConfig::default();
-        d.tags.0.insert("district".into(), "device-district".into());
-        d.tags.0.insert("building".into(), "3".into());
-        devices.insert("n1".into(), d);
-        let e = Enrich {
-            community_id: "c1".into(),
-            site_tags: vec![
-                ("district".into(), "site-district".into()),
-                ("city".into(), "sh".into()),
-            ],
-            devices,
-        };
-        let mut r = Reading::new("noise", 1);
-        r.set_tag("device", "n1");
-        r.set_tag("building", "own");
-        r.set_tag("community", "spoofed");
-        r.add_field("laeq", FieldValue::Float(50.0));
-        e.apply(&mut r);
-        assert_eq!(r.tag("community"), Some("c1"));
-        assert_eq!(r.tag("building"), Some("own"));
-        assert_eq!(r.tag("district"), Some("device-district"));
-        assert_eq!(r.tag("city"), Some("sh"));
-    }
-}
+#[path = "tests.rs"]
+mod tests;
