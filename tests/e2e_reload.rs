@@ -6,98 +6,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, http, Mosquitto, Victoria};
-
-/// The greengate binary, killed on drop; `stop` sends SIGTERM.
-struct Daemon {
-    child: Child,
-    http_port: u16,
-    dir: PathBuf,
-}
-
-impl Daemon {
-    fn start(config: &Path, http_port: u16, dir: &Path) -> Daemon {
-        let log = std::fs::File::create(dir.join("greengate.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_greengate"))
-            .args(["run", "-c"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start greengate");
-        let mut d = Daemon {
-            child,
-            http_port,
-            dir: dir.to_path_buf(),
-        };
-        d.wait_ready();
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("greengate.log")).unwrap_or_default()
-    }
-
-    fn metrics(&self) -> String {
-        http("GET", self.http_port, "/metrics", b"")
-            .map(|(_, b)| b)
-            .unwrap_or_default()
-    }
-
-    /// Ready = subscribed to the broker (and everything else ready).
-    fn wait_ready(&mut self) {
-        let start = Instant::now();
-        loop {
-            if let Some((200, _)) = http("GET", self.http_port, "/readyz", b"") {
-                if self
-                    .metrics()
-                    .contains("greengate_component_ready{component=\"mqtt:")
-                {
-                    return;
-                }
-            }
-            if let Ok(Some(s)) = self.child.try_wait() {
-                panic!("greengate exited early ({s}):\n{}", self.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "greengate not ready:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM, then the exit code.
-    fn stop(&mut self) -> i32 {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return s.code().unwrap_or(-1);
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "greengate did not stop:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::daemon::Daemon;
+use common::{free_port, Mosquitto, Victoria};
 
 fn hup(d: &Daemon) {
     let ok = Command::new("kill")

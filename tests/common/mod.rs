@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
