@@ -242,7 +242,7 @@ fn readings_published_while_greengate_is_down_arrive_after_restart() {
         let payload = NOISE.replace("12:00:00.123", &format!("12:00:{i:02}.000"));
         broker.publish("community/green-garden/noise/nl-0007/up", &payload, 1);
     }
-    let d2 = Daemon::start(&cfg, http_port, dir.path());
+    let d2 = Daemon::start_run(&cfg, http_port, dir.path(), 1);
     let e = vm.wait_for_samples("noise_laeq", 20, Duration::from_secs(20));
     let n: usize = e
         .iter()
