@@ -1,41 +1,13 @@
 //! The outbox under concurrency and random operation sequences (crashes:
 //! `tests/outbox_crash.rs`).
 
-use greengate::outbox::{open, FsyncPolicy, OutboxConfig, OutboxError, OutboxReader};
+mod outbox_support;
+use outbox_support::{cfg, id_of, line, read_all};
+
+use greengate::outbox::{open, FsyncPolicy, OutboxError};
 use proptest::prelude::*;
 use std::path::Path;
 use std::time::Duration;
-
-fn cfg(segment_bytes: u64, max_bytes: u64, fsync: FsyncPolicy) -> OutboxConfig {
-    OutboxConfig {
-        segment_bytes,
-        max_bytes,
-        fsync,
-        ..OutboxConfig::default()
-    }
-}
-
-/// A record whose id can be read back; `pad` varies the length so segments
-/// roll at different places.
-fn line(id: u64, pad: usize) -> Vec<u8> {
-    format!("m,pad={} v={id}i {id}", "x".repeat(pad + 1)).into_bytes()
-}
-
-fn id_of(line: &[u8]) -> u64 {
-    let s = std::str::from_utf8(line).unwrap();
-    s.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
-/// Reads everything without acknowledging, until the writer is gone.
-async fn read_all(r: &mut OutboxReader) -> Vec<u64> {
-    let mut ids = Vec::new();
-    let mut held = Vec::new();
-    while let Some(b) = r.next_batch(5000, 1 << 20, Duration::ZERO).await.unwrap() {
-        ids.extend(b.lines().map(id_of));
-        held.push(b);
-    }
-    ids
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writer_thread_and_acking_reader_lose_and_duplicate_nothing() {

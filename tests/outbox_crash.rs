@@ -1,43 +1,15 @@
 //! The outbox after crashes: kill -9 of a real writer process, and files
 //! damaged in every way a power loss or a disk can.
 
-use greengate::outbox::{open, FsyncPolicy, OutboxConfig, OutboxReader};
+mod outbox_support;
+use outbox_support::{cfg, id_of, line, read_all};
+
+use greengate::outbox::{open, FsyncPolicy};
 use proptest::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn cfg(segment_bytes: u64, max_bytes: u64, fsync: FsyncPolicy) -> OutboxConfig {
-    OutboxConfig {
-        segment_bytes,
-        max_bytes,
-        fsync,
-        ..OutboxConfig::default()
-    }
-}
-
-/// A record whose id can be read back; `pad` varies the length so segments
-/// roll at different places.
-fn line(id: u64, pad: usize) -> Vec<u8> {
-    format!("m,pad={} v={id}i {id}", "x".repeat(pad + 1)).into_bytes()
-}
-
-fn id_of(line: &[u8]) -> u64 {
-    let s = std::str::from_utf8(line).unwrap();
-    s.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
-/// Reads everything without acknowledging, until the writer is gone.
-async fn read_all(r: &mut OutboxReader) -> Vec<u64> {
-    let mut ids = Vec::new();
-    let mut held = Vec::new();
-    while let Some(b) = r.next_batch(5000, 1 << 20, Duration::ZERO).await.unwrap() {
-        ids.extend(b.lines().map(id_of));
-        held.push(b);
-    }
-    ids
-}
 
 /// The writer process of `kill9_writer_loses_no_committed_record`: appends
 /// forever while a reader acknowledges, printing what it has committed and
