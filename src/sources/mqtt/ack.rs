@@ -3,31 +3,42 @@
 //!
 //! A packet id is only meaningful on the connection that delivered it, so
 //! every ack carries the connection generation and is dropped when it is
-//! stale (the broker redelivers on the new session). Acks are queued with
-//! `try_ack`, never awaited; one that cannot be queued sets `lost`, and the
-//! loop restarts the connection so the broker redelivers instead of holding
-//! an in-flight slot forever.
+//! stale (the broker redelivers on the new session).
+//!
+//! Acks are queued with `try_ack`, never awaited (awaiting rumqttc's request
+//! channel from the pipeline could stall every source). When that channel is
+//! full, the ack waits in an ordered overflow queue instead of being dropped;
+//! the source loop moves the overflow into the channel after every event it
+//! polls (each sent PUBACK is such an event, so the overflow drains as the
+//! channel does). All `try_ack` calls happen under one lock, in the order the
+//! pipeline fired them: MQTT wants PUBACKs in receive order.
+//!
+//! Why the channel can fill: after a restart with a large backlog, Mosquitto
+//! may send far more than `max_inflight_messages` to a resumed session, and
+//! rumqttc's event loop reads up to ten packets per turn but sends one
+//! request per turn, so acks queue faster than they leave until the backlog
+//! is through. Dropping them (and reconnecting) made the broker redeliver the
+//! whole window again and again.
 
 use rumqttc::{AsyncClient, Publish, QoS};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use tracing::warn;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crate::metrics;
+use crate::metrics::{self, Counter};
 use crate::pipeline::Ack;
 
-/// The shared state acks check and update.
-#[derive(Default)]
-pub struct Acks {
-    /// Bumped on every connect and disconnect.
-    pub generation: Arc<AtomicU64>,
-    /// Acks handed to the pipeline and not yet fired or dropped.
-    pub outstanding: Arc<AtomicUsize>,
-    /// Set when an ack could not be queued.
-    pub lost: Arc<AtomicBool>,
+/// One ack waiting for room in rumqttc's request channel.
+struct Pending {
+    generation: u64,
+    pkid: u16,
+    qos: QoS,
+    /// Counts the ack as outstanding until it is sent or dropped.
+    _outstanding: Outstanding,
 }
 
-/// Decrements the outstanding-ack count when the ack is fired or dropped.
+/// Decrements the outstanding-ack count when dropped: when the ack is sent,
+/// found stale, or dropped by the pipeline without being fired.
 struct Outstanding(Arc<AtomicUsize>);
 
 impl Drop for Outstanding {
@@ -36,53 +47,173 @@ impl Drop for Outstanding {
     }
 }
 
+/// The shared state acks check and update (one per session).
+pub struct Acks {
+    /// Bumped on every connect and disconnect.
+    generation: Arc<AtomicU64>,
+    /// Acks handed to the pipeline and not yet sent or dropped.
+    outstanding: Arc<AtomicUsize>,
+    /// Fired acks the request channel had no room for, in firing order.
+    overflow: Arc<Mutex<VecDeque<Pending>>>,
+    stale: Counter,
+    deferred: Counter,
+}
+
 impl Acks {
+    pub fn new() -> Acks {
+        Acks {
+            generation: Arc::default(),
+            outstanding: Arc::default(),
+            overflow: Arc::default(),
+            stale: metrics::counter(
+                "mqtt_acks_stale_total",
+                "Acks dropped because their connection is gone (the broker redelivers).",
+                &[],
+            ),
+            deferred: metrics::counter(
+                "mqtt_acks_deferred_total",
+                "Times an ack found the MQTT client's request channel full and waited (sent later, in order).",
+                &[],
+            ),
+        }
+    }
+
     pub fn new_connection(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Acks not yet handed to rumqttc: not yet fired, or waiting for room.
     pub fn outstanding(&self) -> usize {
         self.outstanding.load(Ordering::Acquire)
     }
 
-    pub fn take_lost(&self) -> bool {
-        self.lost.swap(false, Ordering::AcqRel)
+    /// Moves overflowed acks into the request channel while it has room.
+    pub fn flush(&self, client: &AsyncClient) {
+        let mut q = lock(&self.overflow);
+        if !q.is_empty() {
+            self.shared(client).drain(&mut q);
+        }
+    }
+
+    fn shared(&self, client: &AsyncClient) -> Shared {
+        Shared {
+            client: client.clone(),
+            generation: self.generation.clone(),
+            stale: self.stale.clone(),
+            deferred: self.deferred.clone(),
+        }
     }
 
     pub fn ack_for(&self, client: &AsyncClient, p: &Publish) -> Option<Ack> {
         if p.qos == QoS::AtMostOnce {
             return None;
         }
-        // Only qos and pkid matter to try_ack; do not keep the payload alive.
-        let mut publish = Publish::new("", p.qos, Vec::new());
-        publish.pkid = p.pkid;
-        let client = client.clone();
-        let gen = self.generation.load(Ordering::Acquire);
-        let current = self.generation.clone();
-        let lost = self.lost.clone();
         self.outstanding.fetch_add(1, Ordering::AcqRel);
-        let guard = Outstanding(self.outstanding.clone());
+        let pending = Pending {
+            generation: self.generation.load(Ordering::Acquire),
+            pkid: p.pkid,
+            qos: p.qos,
+            _outstanding: Outstanding(self.outstanding.clone()),
+        };
+        let shared = self.shared(client);
+        let overflow = self.overflow.clone();
         Some(Ack::new(move || {
-            let _guard = guard;
-            if current.load(Ordering::Acquire) != gen {
-                metrics::counter(
-                    "mqtt_acks_stale_total",
-                    "Acks dropped because their connection is gone (the broker redelivers).",
-                    &[],
-                )
-                .inc();
-                return;
-            }
-            if let Err(e) = client.try_ack(&publish) {
-                metrics::counter(
-                    "mqtt_acks_failed_total",
-                    "Acks that could not be queued (the broker redelivers).",
-                    &[],
-                )
-                .inc();
-                warn!(error = %e, "MQTT acknowledgement could not be queued.");
-                lost.store(true, Ordering::Release);
-            }
+            let mut q = lock(&overflow);
+            q.push_back(pending);
+            shared.drain(&mut q);
         }))
+    }
+}
+
+/// What an ack needs once fired (cloned handles of [`Acks`]).
+struct Shared {
+    client: AsyncClient,
+    generation: Arc<AtomicU64>,
+    stale: Counter,
+    deferred: Counter,
+}
+
+impl Shared {
+    /// Sends queued acks in order until the channel is full. Called with
+    /// the queue locked, so sends never interleave.
+    fn drain(&self, q: &mut VecDeque<Pending>) {
+        while let Some(p) = q.front() {
+            if self.generation.load(Ordering::Acquire) != p.generation {
+                self.stale.inc();
+            } else {
+                let mut publish = Publish::new("", p.qos, Vec::new());
+                publish.pkid = p.pkid;
+                // The channel is full (it is never closed while this
+                // generation is current: the source bumps the generation
+                // before its event loop goes away).
+                if self.client.try_ack(&publish).is_err() {
+                    self.deferred.inc();
+                    return;
+                }
+            }
+            q.pop_front();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rumqttc::MqttOptions;
+
+    fn publish(pkid: u16) -> Publish {
+        let mut p = Publish::new("t", QoS::AtLeastOnce, Vec::new());
+        p.pkid = pkid;
+        p
+    }
+
+    #[test]
+    fn acks_that_find_the_request_channel_full_wait_instead_of_being_dropped() {
+        // A request channel with room for two: the event loop is never
+        // polled, so the channel is emptied by hand with `clean()`.
+        let (client, mut eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 2);
+        let acks = Acks::new();
+        let fired: Vec<Ack> = (1..=5)
+            .filter_map(|i| acks.ack_for(&client, &publish(i)))
+            .collect();
+        assert_eq!(acks.outstanding(), 5);
+        for a in fired {
+            a.fire();
+        }
+        assert_eq!(acks.outstanding(), 3, "two sent, three waiting in order");
+        eventloop.clean(); // the event loop took the two
+        acks.flush(&client);
+        assert_eq!(acks.outstanding(), 1);
+        eventloop.clean();
+        acks.flush(&client);
+        assert_eq!(acks.outstanding(), 0, "none dropped");
+    }
+
+    #[test]
+    fn waiting_acks_of_a_closed_connection_are_dropped_as_stale() {
+        let (client, _eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1);
+        let acks = Acks::new();
+        let fired: Vec<Ack> = (1..=3)
+            .filter_map(|i| acks.ack_for(&client, &publish(i)))
+            .collect();
+        for a in fired {
+            a.fire();
+        }
+        assert_eq!(acks.outstanding(), 2);
+        acks.new_connection();
+        acks.flush(&client);
+        assert_eq!(acks.outstanding(), 0);
+    }
+
+    #[test]
+    fn an_ack_dropped_unfired_is_no_longer_outstanding() {
+        let (client, _eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1);
+        let acks = Acks::new();
+        drop(acks.ack_for(&client, &publish(1)));
+        assert_eq!(acks.outstanding(), 0);
     }
 }

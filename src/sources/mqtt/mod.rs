@@ -9,9 +9,11 @@
 //!   one dead letter), so acks never overtake each other.
 //! - Acks are queued with `try_ack`, never awaited: awaiting the client from
 //!   inside the poll loop deadlocks when rumqttc's request channel is full.
-//!   An ack that cannot be queued, or belongs to an earlier connection
-//!   (a packet id is only meaningful on the connection that delivered it),
-//!   is dropped; the broker redelivers the message on the next session.
+//!   An ack that finds the channel full waits, in order, in an overflow
+//!   queue that the loop flushes after every polled event (see `ack.rs`).
+//!   An ack that belongs to an earlier connection (a packet id is only
+//!   meaningful on the connection that delivered it) is dropped; the broker
+//!   redelivers the message on the next session.
 //! - Subscriptions are sent on the first connection and whenever a ConnAck
 //!   says the broker has no session for us.
 //! - Back-pressure is waiting: the loop awaits `tx.send`, so the broker's
@@ -106,7 +108,7 @@ impl Source {
             ),
             cfg,
             is_connected: false,
-            acks: Acks::default(),
+            acks: Acks::new(),
             rejected: HashMap::new(),
             subscribed_once: false,
             need_subscribe: false,
@@ -206,17 +208,8 @@ impl Source {
             if self.need_subscribe {
                 self.subscribe(&client);
             }
-            if self.acks.take_lost() {
-                warn!("MQTT acknowledgement could not be queued; reconnecting so the broker redelivers.");
-                self.on_disconnect();
-                eventloop.clean();
-                if !self
-                    .forward_stranded(&client, &mut eventloop, &tx, &shutdown)
-                    .await
-                {
-                    break;
-                }
-            }
+            // Every polled event may have made room in the request channel.
+            self.acks.flush(&client);
         }
         drop(tx);
         self.drain_acks(&client, &mut eventloop).await;
@@ -312,6 +305,7 @@ impl Source {
                 }
                 disconnecting = true;
             }
+            self.acks.flush(client);
             match tokio::time::timeout_at(deadline, eventloop.poll()).await {
                 Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => break,
                 Ok(Ok(_)) => {}
