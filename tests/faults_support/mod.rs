@@ -1,6 +1,6 @@
 //! Shared pieces of the fault tests (`tests/faults_*.rs`): the greengate
-//! binary as a child process, a real QoS 1 publisher (`mosquitto_pub -l`,
-//! one message per line), numbered messages whose points can be counted
+//! binary as a child process, a real QoS 1 publisher that waits for every
+//! PUBACK, numbered messages whose points can be counted
 //! one by one in VictoriaMetrics, and the conservation check.
 //!
 //! Every message carries a sequence number `i` in its timestamp
@@ -11,12 +11,10 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{binary, Victoria};
+use crate::common::Victoria;
 
 /// 2025-11-29T12:00:00+08:00 in ms: the timestamp of message 0.
 pub const BASE_MS: i64 = 1_764_388_800_000;
@@ -109,63 +107,94 @@ pub fn lp_message(i: usize) -> String {
     format!("fault seq={i}i {}", (BASE_MS + i as i64) * 1_000_000)
 }
 
-/// A real QoS 1 publisher: `mosquitto_pub -l` sends each line as one
-/// message and exits 0 once the broker acknowledged them all.
+/// A real QoS 1 publisher (a rumqttc client on its own thread) that sends
+/// each message once and finishes when the broker has acknowledged every
+/// one. A connection failure is an error, never silent loss.
+///
+/// Not `mosquitto_pub -l`: the 2.0.11 in Debian exits 0 at the end of its
+/// input while most queued messages were never sent (100,000 lines, 34,545
+/// reached the broker; the broker logs "disconnected due to out of memory").
 pub struct Publisher {
-    child: Child,
-    feeder: Option<std::thread::JoinHandle<()>>,
+    handle: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
 impl Publisher {
     pub fn start(port: u16, topic: &str, messages: Vec<String>) -> Publisher {
-        let mut child = Command::new(binary("mosquitto_pub"))
-            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-q", "1", "-M", "100", "-l", "-t", topic])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mosquitto_pub");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let feeder = std::thread::spawn(move || {
-            let mut buf = String::new();
-            for m in messages {
-                buf.push_str(&m);
-                buf.push('\n');
-            }
-            let _ = stdin.write_all(buf.as_bytes());
+        let topic = topic.to_string();
+        let handle = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?
+                .block_on(publish_all(port, topic, messages))
         });
         Publisher {
-            child,
-            feeder: Some(feeder),
+            handle: Some(handle),
         }
     }
 
     /// Whether it has finished (successfully or not).
     pub fn done(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
+        self.handle.as_ref().map_or(true, |h| h.is_finished())
     }
 
     /// Waits for the publisher; panics unless every message was acknowledged.
     pub fn finish(mut self) {
-        if let Some(f) = self.feeder.take() {
-            let _ = f.join();
+        if let Some(h) = self.handle.take() {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("publisher failed: {e}"),
+                Err(_) => panic!("publisher thread panicked"),
+            }
         }
-        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true"))
-            .wait_with_output()
-            .expect("mosquitto_pub");
-        assert!(
-            out.status.success(),
-            "mosquitto_pub failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
     }
 }
 
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+async fn publish_all(port: u16, topic: String, messages: Vec<String>) -> Result<(), String> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut opts = MqttOptions::new(
+        format!("faults-pub-{}-{id}", std::process::id()),
+        "127.0.0.1",
+        port,
+    );
+    opts.set_inflight(100)
+        .set_keep_alive(Duration::from_secs(30))
+        .set_max_packet_size(64 << 20, 64 << 20);
+    let n = messages.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let (client, mut eventloop) = AsyncClient::new(opts, 1000);
+    let publisher = client.clone();
+    let sender = tokio::spawn(async move {
+        for m in messages {
+            let r = publisher.publish(topic.as_str(), QoS::AtLeastOnce, false, m.into_bytes());
+            if r.await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut acked = 0;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                acked += 1;
+                // Disconnect only once the broker has every message.
+                if acked == n && client.try_disconnect().is_err() {
+                    return Err("disconnect could not be queued".into());
+                }
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => {
+                sender.abort();
+                return Err(format!(
+                    "connection failed after {acked} of {n} acknowledged: {e}"
+                ));
+            }
+        }
     }
 }
 
