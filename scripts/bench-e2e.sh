@@ -62,13 +62,17 @@ for ((p = 0; p < P; p++)); do
     awk -v p="$p" -v P="$P" -v n="$N" 'BEGIN { for (i = p; i < n; i += P) printf "bench seq=%di %.0f000000\n", n + i, 1764388800000 + n + i }' >"$WORK/backlog-$p"
 done
 
-publish_all() { # publish_all PREFIX
-    local pp=()
+publish_all() { # publish_all PREFIX; adds the publishers' CPU seconds to $WORK/pubcpu
+    local pp=() t0 t1
+    read -r t0 < <(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)
     for ((p = 0; p < P; p++)); do
         mosquitto_pub -h 127.0.0.1 -p "$MQ" -q 1 -M 1000 -l -t "community/bench/lp/dev-$p" <"$WORK/$1-$p" &
         pp+=($!)
     done
     for p in "${pp[@]}"; do wait "$p"; done
+    # Children's CPU (cutime + cstime) of this shell: the publishers just waited for.
+    read -r t1 < <(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)
+    echo $((t1 - t0)) >>"$WORK/pubcpu"
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -76,6 +80,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 echo
 echo "| fsync | sessions | broker max_inflight | steady msg/s | backlog build msg/s | drain msg/s | drain/build | peak RSS MB | CPU s per 100k msg | stored/sent |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
+CPUROWS=()
 for c in $CONFIGS; do
     IFS=: read -r FSYNC SESSIONS INFLIGHT <<<"$c"
     D=$WORK/run-$FSYNC-$SESSIONS-$INFLIGHT
@@ -130,12 +135,21 @@ EOF
     sleep 1
 
     # Steady state.
-    cpu0=$(cpu_ticks $GG)
+    cpu0=$(cpu_ticks $GG) mq0=$(cpu_ticks $MQPID) vm0=$(cpu_ticks $VMPID)
+    : >"$WORK/pubcpu"
     t0=$(now)
     publish_all msgs
     wait_metric influx_lines_written_total "$N"
     t1=$(now)
     steady=$(echo "$N / ($t1 - $t0)" | bc)
+    # CPU per message of every process in the steady phase, in microseconds.
+    hz=$(getconf CLK_TCK)
+    us() { echo "scale=1; $1 * 1000000 / $hz / $N" | bc; }
+    gg_us=$(us $(($(cpu_ticks $GG) - cpu0)))
+    mq_us=$(us $(($(cpu_ticks $MQPID) - mq0)))
+    vm_us=$(us $(($(cpu_ticks $VMPID) - vm0)))
+    pub_us=$(us "$(awk '{s += $1} END {print s + 0}' "$WORK/pubcpu")")
+    CPUROWS+=("| $FSYNC:$SESSIONS:$INFLIGHT | $gg_us | $mq_us | $pub_us | $vm_us | $(echo "$gg_us + $mq_us + $pub_us + $vm_us" | bc) |")
 
     # Backlog: store stopped while N more arrive, then resumed.
     kill -STOP $VMPID
@@ -151,7 +165,6 @@ EOF
     drain=$(echo "$N / ($t4 - $t3)" | bc)
     ratio=$(echo "scale=1; ($t3 - $t2) / ($t4 - $t3)" | bc)
     hwm=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$GG/status")
-    hz=$(getconf CLK_TCK)
     cpu=$(echo "scale=2; ($cpu1 - $cpu0) / $hz / (2 * $N / 100000)" | bc)
     sleep 2
     stored=$(distinct_points)
@@ -163,3 +176,9 @@ EOF
     wait $MQPID $VMPID 2>/dev/null || true
     PIDS=()
 done
+
+echo
+echo "Steady phase, CPU time per message (µs) of each process (2 cores = 2,000,000 µs per second):"
+echo "| config | greengate | mosquitto | publishers | victoria-metrics | total |"
+echo "|---|---|---|---|---|---|"
+for r in "${CPUROWS[@]}"; do echo "$r"; done
