@@ -276,6 +276,7 @@ impl Source {
                 readings,
                 dead: Vec::new(),
                 ack,
+                ..SourceBatch::default()
             },
             Err(rej) => {
                 let n = self.count_rejected(rej.reason);
@@ -293,6 +294,7 @@ impl Source {
                         &p.payload,
                     )],
                     ack,
+                    ..SourceBatch::default()
                 }
             }
         }
