@@ -229,16 +229,6 @@ impl Pipeline {
         self
     }
 
-    /// Sends the raw readings of `origin` only to `outbox`, which is
-    /// droppable ([`Route::RawFrom`]), and no longer to the outboxes that
-    /// take every reading (they become [`Route::AllButRawFrom`]).
-    pub fn with_raw_outbox(mut self, origin: Origin, outbox: OutboxWriter) -> Self {
-        for r in self.routes.iter_mut().filter(|r| **r == Route::All) {
-            *r = Route::AllButRawFrom(origin);
-        }
-        self.with_routed_outbox(outbox, Route::RawFrom(origin))
-    }
-
     /// Takes the enrichment (device registry, site tags) from `rx` whenever
     /// it changes (config reload); the change applies from the next group.
     pub fn with_enrich_updates(mut self, rx: tokio::sync::watch::Receiver<Enrich>) -> Self {

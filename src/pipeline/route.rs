@@ -12,6 +12,8 @@
 //! (computed in the pipeline, [`Origin::Internal`], measurements `gg_*`) and
 //! MQTT readings never go there: they keep the lossless, blocking outbox.
 
+use crate::outbox::OutboxWriter;
+
 /// Where a batch of readings came from (set by the source; the pipeline
 /// marks the indicator readings it computes as [`Origin::Internal`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,6 +85,18 @@ impl Route {
     /// Whether a full outbox drops old data rather than blocking the pipeline.
     pub fn droppable(&self) -> bool {
         matches!(self, Route::Measurements { .. } | Route::RawFrom(_))
+    }
+}
+
+impl super::Pipeline {
+    /// Sends the raw readings of `origin` only to `outbox`, which is
+    /// droppable ([`Route::RawFrom`]), and no longer to the outboxes that
+    /// take every reading (they become [`Route::AllButRawFrom`]).
+    pub fn with_raw_outbox(mut self, origin: Origin, outbox: OutboxWriter) -> Self {
+        for r in self.routes.iter_mut().filter(|r| **r == Route::All) {
+            *r = Route::AllButRawFrom(origin);
+        }
+        self.with_routed_outbox(outbox, Route::RawFrom(origin))
     }
 }
 
