@@ -46,6 +46,7 @@ async fn acks_fire_in_order_after_every_outbox_has_the_readings() {
             readings: vec![reading(i)],
             dead: vec![],
             ack: Some(Ack::new(move || acked.lock().unwrap().push(i))),
+            ..SourceBatch::default()
         };
         tx.send(batch).await.unwrap();
     }
@@ -107,6 +108,7 @@ async fn a_full_outbox_holds_acks_until_the_sink_drains_it() {
                     readings: vec![reading(i as i64)],
                     dead: vec![],
                     ack: Some(Ack::new(move || *acked.lock().unwrap() += 1)),
+                    ..SourceBatch::default()
                 };
                 tx.send(batch).await.unwrap();
             }

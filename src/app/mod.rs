@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod indicators;
+pub mod modbus_raw;
 pub mod reload;
 
 pub use config::Config;
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::deadletter::DeadLetterWriter;
-use crate::pipeline::{IndicatorSink, Pipeline, PipelineOptions};
+use crate::pipeline::{IndicatorSink, Origin, Pipeline, PipelineOptions};
 use crate::{http, outbox, sinks};
 
 /// Capacity of the channel between sources and the pipeline, in batches.
@@ -92,6 +93,7 @@ pub async fn start_reloadable(
 
     // One outbox per sink.
     let mut writers = Vec::new();
+    let mut modbus_outbox = None;
     let mut sink_tasks = Vec::new();
     let sink_stop = CancellationToken::new();
     if let Some(mut influx) = cfg.sinks.influxdb.clone() {
@@ -100,6 +102,11 @@ pub async fn start_reloadable(
         let (w, r) = outbox::open(&dir, &cfg.outbox)
             .with_context(|| format!("outbox.dir: cannot open {}", dir.display()))?;
         writers.push(w);
+        // Raw Modbus readings: their own, droppable outbox (see modbus_raw).
+        if let Some((w, task)) = modbus_raw::open(&cfg, &influx, &dead, &sink_stop)? {
+            modbus_outbox = w;
+            sink_tasks.push(task);
+        }
         let span = tracing::info_span!("sink", name = "influxdb");
         sink_tasks.push(tokio::spawn(
             sinks::influxdb::run(influx, r, dead.clone(), sink_stop.clone()).instrument(span),
@@ -151,6 +158,9 @@ pub async fn start_reloadable(
         PipelineOptions::default(),
     );
     pipeline = pipeline.with_enrich_updates(enrich_rx);
+    if let Some(w) = modbus_outbox {
+        pipeline = pipeline.with_raw_outbox(Origin::Modbus, w);
+    }
     if let Some((w, route)) = city_outbox {
         pipeline = pipeline.with_routed_outbox(w, route);
     }

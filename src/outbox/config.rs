@@ -55,6 +55,13 @@ pub struct OutboxConfig {
     /// while commits keep coming.
     #[serde(deserialize_with = "crate::config::duration")]
     pub fsync_interval: Duration,
+    /// Upper bound of the outbox of raw Modbus readings
+    /// (`<dir>/<sink name>-modbus`), which is droppable: when full, its
+    /// oldest unsent segment is deleted (counted) instead of blocking the
+    /// pollers. Default (unset): a quarter of `max_bytes`, at least
+    /// [`MIN_RAW_MODBUS_BYTES`]. `0`: no such outbox, raw Modbus readings
+    /// share the main outbox and its back-pressure. See [`Self::raw_modbus`].
+    pub modbus_max_bytes: Option<u64>,
 }
 
 impl Default for OutboxConfig {
@@ -65,7 +72,36 @@ impl Default for OutboxConfig {
             max_bytes: 1024 * 1024 * 1024,
             fsync: FsyncPolicy::Interval,
             fsync_interval: Duration::from_secs(1),
+            modbus_max_bytes: None,
         }
+    }
+}
+
+/// The smallest raw-Modbus outbox: four of the smallest segments, so one can
+/// be read, one written and the others dropped when it is full.
+pub const MIN_RAW_MODBUS_BYTES: u64 = 4 * MIN_SEGMENT_BYTES;
+
+impl OutboxConfig {
+    /// The settings of the raw-Modbus outbox, `None` when `modbus_max_bytes`
+    /// is 0. Its segments are at most an eighth of its size (at least
+    /// [`MIN_SEGMENT_BYTES`], at most `segment_bytes`): `drop_oldest` deletes
+    /// whole segments other than the one being read and the one being
+    /// written, so small segments make each drop small and leave room to drop.
+    pub fn raw_modbus(&self) -> Option<OutboxConfig> {
+        let max_bytes = match self.modbus_max_bytes {
+            Some(0) => return None,
+            Some(n) => n,
+            None => (self.max_bytes / 4).max(MIN_RAW_MODBUS_BYTES),
+        };
+        let segment_bytes = (max_bytes / 8)
+            .min(self.segment_bytes)
+            .max(MIN_SEGMENT_BYTES);
+        Some(OutboxConfig {
+            max_bytes,
+            segment_bytes,
+            modbus_max_bytes: Some(0),
+            ..self.clone()
+        })
     }
 }
 
@@ -110,6 +146,14 @@ impl Validate for OutboxConfig {
                 "must be more than 0 (use fsync = \"always\" to sync every commit)",
             );
         }
+        if let Some(n) = self.modbus_max_bytes.filter(|&n| n > 0) {
+            if n < MIN_RAW_MODBUS_BYTES {
+                cx.problem(
+                    format!("{path}.modbus_max_bytes"),
+                    format!("must be 0 (no separate outbox) or at least {MIN_RAW_MODBUS_BYTES}, got {n}"),
+                );
+            }
+        }
     }
 }
 
@@ -151,6 +195,46 @@ mod tests {
             p.iter().any(|m| m.starts_with("outbox.fsync_interval:")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn raw_modbus_outbox_defaults_to_a_quarter_with_small_segments() {
+        let c = OutboxConfig::default();
+        let m = c.raw_modbus().unwrap();
+        assert_eq!(m.max_bytes, 256 << 20);
+        assert_eq!(m.segment_bytes, 8 << 20);
+        assert_eq!(m.dir, c.dir);
+        let tiny = OutboxConfig {
+            modbus_max_bytes: Some(MIN_RAW_MODBUS_BYTES),
+            ..c.clone()
+        };
+        let m = tiny.raw_modbus().unwrap();
+        assert_eq!(m.segment_bytes, MIN_SEGMENT_BYTES);
+        assert!(m.max_bytes >= 4 * m.segment_bytes);
+        let off = OutboxConfig {
+            modbus_max_bytes: Some(0),
+            ..c
+        };
+        assert!(off.raw_modbus().is_none());
+    }
+
+    #[test]
+    fn a_raw_modbus_outbox_too_small_to_drop_from_is_reported() {
+        let p = problems(serde_json::json!({"modbus_max_bytes": 8192}));
+        assert!(
+            p.iter().any(|m| m.starts_with("outbox.modbus_max_bytes:")),
+            "{p:?}"
+        );
+        assert!(problems(serde_json::json!({"modbus_max_bytes": 0})).is_empty());
+        // The derived settings are themselves valid outbox settings.
+        let mut cx = Check::new(".");
+        let c = OutboxConfig {
+            max_bytes: 8192,
+            segment_bytes: 4096,
+            ..OutboxConfig::default()
+        };
+        c.raw_modbus().unwrap().validate("outbox", &mut cx);
+        assert!(cx.problems().is_empty(), "{:?}", cx.problems());
     }
 
     #[test]

@@ -22,6 +22,11 @@
 //!   (`OutboxRecordsDropped`), and if nothing can be deleted the reading is
 //!   skipped for that outbox only (`RoutedReadingsDropped`). The city
 //!   northbound uses this: it gets indicators that are also in the main store.
+//! - raw readings of one origin (Modbus polls, see [`Origin`]) can have an
+//!   outbox of their own ([`Pipeline::with_raw_outbox`]): a droppable route
+//!   takes them and the blocking outboxes no longer do, so a full outbox
+//!   drops the oldest raw polls and never blocks the pollers, while MQTT
+//!   readings and indicators keep back-pressure (see `route`).
 //!
 //! The pipeline ends when every source has dropped its sender; it then
 //! flushes the indicator windows, commits, and drops the outbox writers,
@@ -39,7 +44,7 @@ use crate::model::Reading;
 use crate::outbox::{OutboxError, OutboxWriter};
 
 mod route;
-pub use route::Route;
+pub use route::{Origin, Route, INDICATOR_PREFIX};
 
 /// Acknowledges a source message once its readings are durably stored (or
 /// dead-lettered). Called in the order batches were sent.
@@ -68,6 +73,8 @@ pub struct SourceBatch {
     pub readings: Vec<Reading>,
     pub dead: Vec<DeadLetter>,
     pub ack: Option<Ack>,
+    /// The kind of source: decides which outboxes take the readings.
+    pub origin: Origin,
 }
 
 /// The channel sources send into.
@@ -271,6 +278,7 @@ impl Pipeline {
         }
         let mut acks = Vec::with_capacity(group.len());
         for batch in group.drain(..) {
+            let origin = batch.origin;
             for d in &batch.dead {
                 self.dead.write(d);
             }
@@ -279,7 +287,7 @@ impl Pipeline {
                 if let Some(ind) = self.indicators.as_mut() {
                     ind.record(&r);
                 }
-                self.store(&r);
+                self.store(&r, origin);
             }
             if let Some(a) = batch.ack {
                 acks.push(a);
@@ -305,13 +313,13 @@ impl Pipeline {
         }
         for mut r in out {
             self.enrich.apply(&mut r);
-            self.store(&r);
+            self.store(&r, Origin::Internal);
         }
         self.commit();
     }
 
     /// Encodes once and appends to every outbox, waiting while one is full.
-    fn store(&mut self, r: &Reading) {
+    fn store(&mut self, r: &Reading, origin: Origin) {
         self.buf.clear();
         if let Err(e) = lineproto::encode(r, &mut self.buf) {
             self.c.invalid.inc();
@@ -325,7 +333,7 @@ impl Pipeline {
             return;
         }
         for (ob, route) in self.outboxes.iter_mut().zip(&self.routes) {
-            if !route.accepts(&r.measurement) {
+            if !route.accepts_from(origin, &r.measurement) {
                 continue;
             }
             let mut waited = false;

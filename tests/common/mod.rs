@@ -224,8 +224,13 @@ pub struct Victoria {
 
 impl Victoria {
     pub fn start() -> Victoria {
+        Self::start_on(free_port())
+    }
+
+    /// Starts on a given port (a store that "comes back" where a sink has
+    /// been failing to connect).
+    pub fn start_on(port: u16) -> Victoria {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
         let child = spawn(
             Command::new(binary("victoria-metrics"))
                 .arg(format!(

@@ -36,7 +36,7 @@ use super::transport::{self, ReadError};
 use crate::backoff::Backoff;
 use crate::metrics::{self, Counter, Gauge};
 use crate::model::now_ns;
-use crate::pipeline::{SourceBatch, SourceTx};
+use crate::pipeline::{Origin, SourceBatch, SourceTx};
 
 struct Line {
     cfg: EndpointConfig,
@@ -250,7 +250,10 @@ async fn poll_device(
         }
     }
     m.online.set(i64::from(d.online == Some(true)));
-    let mut batch = SourceBatch::default();
+    let mut batch = SourceBatch {
+        origin: Origin::Modbus,
+        ..SourceBatch::default()
+    };
     let (reading, dead) = d.readings(&answered, time_ns);
     batch.readings.extend(reading);
     batch.dead = dead;

@@ -269,6 +269,7 @@ impl Source {
                 readings,
                 dead: Vec::new(),
                 ack,
+                ..SourceBatch::default()
             },
             Err(rej) => {
                 let n = self.count_rejected(rej.reason);
@@ -286,6 +287,7 @@ impl Source {
                         &p.payload,
                     )],
                     ack,
+                    ..SourceBatch::default()
                 }
             }
         }
