@@ -16,6 +16,7 @@
 #
 # Usage: scripts/bench-e2e.sh [N] [P]         (defaults 200000 messages, 4 publishers)
 #   CONFIGS="always:1:1000 interval:2:1000"   fsync:sessions:broker max_inflight_messages
+#   BASELINE=0                               skip the run with mosquitto_sub in greengate's place
 #   PUBLISHER=mosquitto_pub                  use mosquitto_pub -l instead of examples/publish.rs
 #                                            (it costs ~30 µs CPU per message, more than greengate)
 set -euo pipefail
@@ -89,6 +90,45 @@ publish_all() { # publish_all PREFIX; adds the publishers' CPU seconds to $WORK/
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# The ceiling any QoS 1 consumer can reach here: the same publishers and
+# Mosquitto, with greengate replaced by mosquitto_sub -q 1, which acknowledges
+# on receipt and stores nothing (what a Node-RED flow does).
+baseline() {
+    local D=$WORK/baseline
+    mkdir -p "$D"
+    MQ=$(free_port)
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 1000\n' "$MQ" >"$D/mosquitto.conf"
+    mosquitto -c "$D/mosquitto.conf" >"$D/mq.log" 2>&1 &
+    local mq=$!
+    PIDS+=($mq)
+    sleep 0.3
+    mosquitto_sub -h 127.0.0.1 -p "$MQ" -q 1 -t 'community/+/lp/+' >"$D/out" &
+    local sub=$!
+    PIDS+=($sub)
+    sleep 0.3
+    local mq0 sub0 t0 t1
+    mq0=$(cpu_ticks $mq) sub0=$(cpu_ticks $sub)
+    : >"$WORK/pubcpu"
+    t0=$(now)
+    publish_all msgs
+    while [ "$(wc -l <"$D/out")" -lt "$N" ]; do sleep 0.05; done
+    t1=$(now)
+    local hz
+    hz=$(getconf CLK_TCK)
+    bus() { echo "scale=1; $1 * 1000000 / $hz / $N" | bc; }
+    local mq_us sub_us pub_us
+    mq_us=$(bus $(($(cpu_ticks $mq) - mq0)))
+    sub_us=$(bus $(($(cpu_ticks $sub) - sub0)))
+    pub_us=$(bus "$(awk '{s += $1} END {print s + 0}' "$WORK/pubcpu")")
+    echo "Baseline, no greengate (mosquitto_sub -q 1 acknowledges on receipt, stores nothing): $(echo "$N / ($t1 - $t0)" | bc) msg/s"
+    BASEROW="| baseline: mosquitto_sub -q 1 instead of greengate | $sub_us (mosquitto_sub) | $mq_us | $pub_us | - | $(echo "$sub_us + $mq_us + $pub_us" | bc) |"
+    kill $sub $mq
+    wait $sub $mq 2>/dev/null || true
+    PIDS=()
+}
+BASEROW=""
+[ "${BASELINE:-1}" = 0 ] || baseline
 
 echo
 echo "| fsync | sessions | broker max_inflight | steady msg/s | backlog build msg/s | drain msg/s | drain/build | peak RSS MB | CPU s per 100k msg | stored/sent |"
@@ -195,3 +235,4 @@ echo "Steady phase, CPU time per message (µs) of each process (2 cores = 2,000,
 echo "| config | greengate | mosquitto | publishers | victoria-metrics | total |"
 echo "|---|---|---|---|---|---|"
 for r in "${CPUROWS[@]}"; do echo "$r"; done
+[ -z "$BASEROW" ] || echo "$BASEROW"
