@@ -1,10 +1,12 @@
 //! The city northbound over MQTT against a real Mosquitto: one connection
 //! carries many batches, a broker restart mid-stream loses nothing (the
-//! un-PUBACKed batch is published again), and username/password with a
-//! `password_file` work against a broker that refuses anonymous clients.
+//! un-PUBACKed batch is published again), username/password with a
+//! `password_file` work against a broker that refuses anonymous clients,
+//! and TLS with a client certificate against a broker that requires one.
 
 mod common;
 
+use common::pki::make_pki;
 use common::{free_port, Mosquitto};
 use greengate::config::{Check, Validate};
 use greengate::deadletter::DeadLetterWriter;
@@ -297,5 +299,33 @@ async fn username_and_password_file_are_accepted_by_a_broker_without_anonymous_a
     );
     sink.write(0..10);
     sub.wait_for(10).await;
+    sink.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_client_certificate_reaches_a_broker_that_requires_one() {
+    let pki = tempfile::tempdir().unwrap();
+    make_pki(pki.path());
+    let p = |f: &str| pki.path().join(f).display().to_string();
+    let tls_port = free_port();
+    // A plain listener for the test's subscriber, a TLS one for the sink.
+    let conf = format!(
+        "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+        p("ca.pem"),
+        p("server.pem"),
+        p("server.key")
+    );
+    let broker = Mosquitto::start_with(&conf);
+    let sub = Subscriber::start(broker.port(), "sub-tls", false, None).await;
+    // Relative file names resolve against the config directory.
+    let mut sink = Sink::start(
+        json!({"host": "127.0.0.1", "port": tls_port, "client_id": "gg-city-tls",
+               "retry": "50ms", "tls": true, "ca_file": "ca.pem",
+               "client_cert_file": "client.pem", "client_key_file": "client.key"}),
+        pki.path(),
+    );
+    sink.write(0..10);
+    sub.wait_for(10).await;
+    assert_eq!(connects_metric("gg-city-tls"), 1);
     sink.stop().await;
 }
