@@ -128,6 +128,17 @@ impl IndicatorSink for EngineSink {
         out
     }
 
+    /// Reloaded `[devices.<id>.indicators]` attributes: each window uses
+    /// the attributes in force when it opened (see `IndicatorEngine::update_devices`).
+    fn devices_changed(&mut self, devices: &crate::devices::Devices) {
+        let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        e.update_devices(devices);
+        tracing::info!(
+            devices = devices.len(),
+            "Indicator device attributes reloaded."
+        );
+    }
+
     fn finish(&mut self, now_ns: i64) -> Vec<Reading> {
         let now_ns = self.clock(now_ns);
         let engine = self.engine.clone();

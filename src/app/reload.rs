@@ -5,7 +5,12 @@
 //! (`ConfigReloadRejected`) and the running configuration stays. If it is
 //! valid:
 //! - the pipeline's enrichment (device registry, site tags) is swapped
-//!   through a watch channel; it applies from the pipeline's next group;
+//!   through a watch channel; it applies from the pipeline's next group,
+//!   and at the same point the indicator engine gets the devices'
+//!   `[devices.<id>.indicators]` attributes (`IndicatorSink::devices_changed`):
+//!   a new device's attributes apply to its next readings, a changed zone
+//!   class or meter role to the windows opened after the reload, and a
+//!   removed device's open windows still close and are emitted;
 //! - the sources are restarted with the new config: the old source tasks are
 //!   cancelled with their own token and awaited (they stop without
 //!   acknowledging what is not durable; an MQTT broker redelivers it to the
@@ -13,7 +18,7 @@
 //!
 //! The pipeline, the outboxes and the sinks keep running throughout, so
 //! nothing is dropped. Changes that need a restart (outbox, dead letter,
-//! sinks, http, indicators, log, community id) are logged as
+//! sinks, http, the `[indicators]` settings, log, community id) are logged as
 //! "restart required" and otherwise ignored (`ConfigReloadNeedsRestart`).
 
 use std::path::PathBuf;

@@ -21,6 +21,7 @@ use super::attrs::{Attrs, Class};
 use super::config::IndicatorsConfig;
 use super::history::History;
 use super::noise::{self, NoiseState};
+use super::registry::{self, attrs_at, Earlier};
 use super::window::{floor, MINUTE};
 use super::{health, infra, security, water};
 use crate::devices::Devices;
@@ -96,6 +97,8 @@ pub enum IndicatorError {
 pub struct IndicatorEngine {
     pub(crate) cx: Ctx,
     pub(crate) attrs: Vec<Attrs>,
+    /// Attributes replaced by a reload, for windows opened before it.
+    pub(crate) earlier: Earlier,
     pub(crate) index: HashMap<String, usize>,
     pub(crate) devices: Devices,
     pub(crate) state: State,
@@ -113,6 +116,7 @@ impl IndicatorEngine {
         let mut e = IndicatorEngine {
             cx: Ctx::new(cfg, community_id, utc_offset_seconds),
             attrs: Vec::new(),
+            earlier: Earlier::new(),
             index: HashMap::new(),
             devices: devices.clone(),
             state: State::default(),
@@ -156,6 +160,7 @@ impl IndicatorEngine {
     pub(crate) fn rebuild_index(&mut self) {
         self.index.clear();
         self.attrs.clear();
+        self.earlier.clear();
         for (i, d) in self.state.devices.iter().enumerate() {
             self.index.insert(d.id.clone(), i);
             let cfg = self.devices.get(&d.id).map(|c| &c.indicators);
@@ -272,12 +277,15 @@ impl IndicatorEngine {
         self.state.watermark = wm;
         let mut noise_days = Vec::new();
         let mut water_closed = water::Closed::default();
-        for (d, a) in self.state.devices.iter_mut().zip(&self.attrs) {
+        let (attrs, earlier) = (&self.attrs, &self.earlier);
+        for (i, d) in self.state.devices.iter_mut().enumerate() {
             if let Some(n) = d.noise.as_mut() {
-                n.close(wm, &self.cx, &d.id, &a.noise, &mut out, &mut noise_days);
+                let at = |ws| &attrs_at(attrs, earlier, i, ws).noise;
+                n.close(wm, &self.cx, &d.id, &at, &mut out, &mut noise_days);
             }
             if let Some(w) = d.water.as_mut() {
-                w.close(wm, &self.cx, &d.id, &a.water, &mut out, &mut water_closed);
+                let at = |ws| &attrs_at(attrs, earlier, i, ws).water;
+                w.close(wm, &self.cx, &d.id, &at, &mut out, &mut water_closed);
             }
         }
         noise::compliance(&self.cx, &noise_days, &mut out);
@@ -319,41 +327,19 @@ impl IndicatorEngine {
             self.state.next_interval = Some(we);
         }
         self.state.history.prune(wm, &self.cx);
+        registry::prune(&mut self.earlier, wm);
         out
     }
 
     fn close_interval(&mut self, ws: i64, out: &mut Vec<Reading>) {
         let s = &mut self.state;
         let hist = &mut s.history;
-        health::close(ws, &self.cx, &mut s.devices, &self.attrs, out, hist);
-        infra::close_lighting(
-            ws,
-            &self.cx,
-            &mut s.devices,
-            &self.attrs,
-            &mut s.infra,
-            out,
-            hist,
-        );
-        infra::close_parking(
-            ws,
-            &self.cx,
-            &mut s.devices,
-            &self.attrs,
-            &mut s.infra,
-            out,
-            hist,
-        );
-        infra::close_chargers(
-            ws,
-            &self.cx,
-            &mut s.devices,
-            &self.attrs,
-            &mut s.infra,
-            out,
-            hist,
-        );
-        s.security
-            .close(ws, &self.cx, &s.devices, &self.attrs, out, hist);
+        let attrs = registry::all_at(&self.attrs, &self.earlier, ws);
+        let attrs = attrs.as_ref();
+        health::close(ws, &self.cx, &mut s.devices, attrs, out, hist);
+        infra::close_lighting(ws, &self.cx, &mut s.devices, attrs, &mut s.infra, out, hist);
+        infra::close_parking(ws, &self.cx, &mut s.devices, attrs, &mut s.infra, out, hist);
+        infra::close_chargers(ws, &self.cx, &mut s.devices, attrs, &mut s.infra, out, hist);
+        s.security.close(ws, &self.cx, &s.devices, attrs, out, hist);
     }
 }

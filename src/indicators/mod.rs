@@ -23,6 +23,7 @@ pub mod levels;
 mod lighting;
 pub mod noise;
 mod parking;
+mod registry;
 mod security;
 pub mod water;
 mod water_balance;

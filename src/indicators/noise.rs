@@ -105,17 +105,18 @@ impl NoiseState {
     }
 
     /// Closes every window that ends at or before `wm`, finest first.
-    pub fn close(
+    pub fn close<'a>(
         &mut self,
         wm: i64,
         cx: &Ctx,
         id: &str,
-        a: &NoiseAttrs,
+        attrs_at: &dyn Fn(i64) -> &'a NoiseAttrs,
         out: &mut Vec<Reading>,
         days_out: &mut Vec<NoiseDayRecord>,
     ) {
         let nc = &cx.cfg.noise;
-        let tags = |r: &mut Reading| {
+        // Each window with the attributes in force when it opened.
+        let tags = |r: &mut Reading, a: &NoiseAttrs| {
             r.set_tag("device", id);
             if let Some(z) = &a.zone {
                 r.set_tag("zone_class", z.as_str());
@@ -128,13 +129,15 @@ impl NoiseState {
             }
             let st = e.remove();
             let Some(s) = st.summary() else { continue };
+            let a = attrs_at(ws);
             let mut r = cx.reading("gg_noise_minute", ws);
-            tags(&mut r);
+            tags(&mut r, a);
             summary_fields(&mut r, &s, a.due_per_minute, nc.valid_coverage);
             out.push(r);
             let day = floor(ws, DAY, cx.offset, cx.day_phase);
             let night = !in_range(minute_of_day(ws, cx.offset), cx.day_start, cx.night_start);
-            if let (true, Some((_, n))) = (night, a.limits) {
+            // Night events count against the limits of their noise day.
+            if let (true, Some((_, n))) = (night, attrs_at(day).limits) {
                 let d = self.days.entry(day).or_default();
                 if s.lmax > n + nc.sudden_margin_db {
                     if d.last_event_end != ws {
@@ -155,8 +158,9 @@ impl NoiseState {
             }
             let st = e.remove();
             let Some(s) = st.summary() else { continue };
+            let a = attrs_at(ws);
             let mut r = cx.reading("gg_noise_hour", ws);
-            tags(&mut r);
+            tags(&mut r, a);
             let due = a.due_per_minute * 60.0;
             summary_fields(&mut r, &s, due, nc.valid_coverage);
             out.push(r);
@@ -185,9 +189,10 @@ impl NoiseState {
                 break;
             }
             let d = e.remove();
+            let a = attrs_at(ws);
             let rec = day_record(ws, id, a, &d, cx);
             let mut r = cx.reading("gg_noise_day", ws);
-            tags(&mut r);
+            tags(&mut r, a);
             r.add_field(
                 "date",
                 FieldValue::Str(super::window::local_date(ws, cx.offset)),

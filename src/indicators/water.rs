@@ -215,17 +215,18 @@ impl WaterState {
         spread(&mut self.days, DAY, 3);
     }
 
-    pub fn close(
+    pub fn close<'a>(
         &mut self,
         wm: i64,
         cx: &Ctx,
         id: &str,
-        a: &WaterAttrs,
+        attrs_at: &dyn Fn(i64) -> &'a WaterAttrs,
         out: &mut Vec<Reading>,
         closed: &mut Closed,
     ) {
         let wc = &cx.cfg.water;
-        let tag = |r: &mut Reading| {
+        // Each window with the attributes in force when it opened.
+        let tag = |r: &mut Reading, a: &WaterAttrs| {
             r.set_tag("device", id);
             r.set_tag("role", a.role.as_str());
             if let Some(d) = &a.district {
@@ -242,6 +243,7 @@ impl WaterState {
                     break;
                 }
                 let acc = e.remove();
+                let a = attrs_at(ws);
                 let mut r = cx.reading(
                     if day {
                         "gg_water_day"
@@ -250,7 +252,7 @@ impl WaterState {
                     },
                     ws,
                 );
-                tag(&mut r);
+                tag(&mut r, a);
                 r.add_field("consumption_m3", FieldValue::Float(acc.m3));
                 r.add_field("quality", FieldValue::Str(acc.worst().into()));
                 for (name, n) in QUALITY_NAMES.iter().zip(acc.quality).skip(1) {
@@ -292,8 +294,10 @@ impl WaterState {
                 break;
             }
             let mnf = en.remove();
-            let mut r = cx.reading("gg_water_night_flow", mid + s as i64 * MINUTE);
-            tag(&mut r);
+            let start = mid + s as i64 * MINUTE;
+            let a = attrs_at(start);
+            let mut r = cx.reading("gg_water_night_flow", start);
+            tag(&mut r, a);
             r.add_field("min_flow_m3h", FieldValue::Float(mnf));
             if a.role == "household" {
                 self.flowing_nights = if mnf > 0.0 {

@@ -89,6 +89,9 @@ pub trait IndicatorSink: Send {
     fn advance(&mut self, now_ns: i64) -> Vec<Reading>;
     /// At shutdown: emits what is due and checkpoints the open windows.
     fn finish(&mut self, now_ns: i64) -> Vec<Reading>;
+    /// The device registry was reloaded (SIGHUP); called before the first
+    /// reading enriched with it.
+    fn devices_changed(&mut self, _devices: &crate::devices::Devices) {}
 }
 
 /// Static enrichment applied to every reading.
@@ -273,6 +276,9 @@ impl Pipeline {
         if let Some(rx) = self.enrich_updates.as_mut() {
             if rx.has_changed().unwrap_or(false) {
                 self.enrich = rx.borrow_and_update().clone();
+                if let Some(ind) = self.indicators.as_mut() {
+                    ind.devices_changed(&self.enrich.devices);
+                }
                 tracing::info!("Device registry and site tags reloaded.");
             }
         }

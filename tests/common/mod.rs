@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod pki;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

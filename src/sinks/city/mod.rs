@@ -14,14 +14,18 @@
 //! re-exported from there.
 //!
 //! Or, with `[sinks.city.mqtt]`, each line is published with QoS 1 to the
-//! city's broker (see [`mqtt`]); batches are acknowledged after every PUBACK.
+//! city's broker over one long-lived connection (optionally TLS and
+//! username/password; see [`mqtt`]); batches are acknowledged after every PUBACK.
 //!
 //! Events: the InfluxDB sink's, with label `sink="city"`; over MQTT
+//! `CityMqttConnected` (`city_mqtt_connects_total{client_id}`),
 //! `CityMqttBatchRetried` (`city_mqtt_batches_retried_total`) and
 //! `city_mqtt_lines_published_total`.
 
 pub mod config;
 pub mod mqtt;
+mod mqtt_config;
+mod mqtt_conn;
 
 use tokio_util::sync::CancellationToken;
 

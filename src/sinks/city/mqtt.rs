@@ -1,69 +1,34 @@
 //! The city northbound over MQTT: each line of an outbox batch is published
 //! with QoS 1 to `topic` (`{community}` and `{measurement}` substituted),
-//! payload = the line-protocol line. A batch is acknowledged in the outbox
-//! only after every one of its PUBLISHes got its PUBACK; on any connection
-//! error the connection is rebuilt after `retry` and the whole batch is
-//! published again (duplicates are identical points).
+//! payload = the line-protocol line.
+//!
+//! One connection is kept across batches ([`Conn`]); it is opened at the
+//! first batch and again, after a capped jittered backoff
+//! ([`crate::backoff::Backoff`], `retry` .. `retry_max`), whenever it broke.
+//! Invariant: a batch is acknowledged in the outbox only after every one of
+//! its PUBLISHes got its PUBACK; a batch interrupted by a connection loss is
+//! published again whole on the next connection (duplicates are identical
+//! points, which every store de-duplicates).
+//!
+//! Events: `CityMqttConnected` (`city_mqtt_connects_total`),
+//! `CityMqttBatchRetried` (`city_mqtt_batches_retried_total`),
+//! `city_mqtt_lines_published_total`.
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::{join, Check, Validate};
+use super::mqtt_conn::{CityMqttError, Conn};
+use crate::backoff::Backoff;
 use crate::metrics;
 use crate::outbox::OutboxReader;
 
-/// At most this many lines per batch: below the client's request capacity,
-/// so queueing a batch never waits on the event loop.
-const MAX_LINES: usize = 500;
+pub use super::mqtt_config::CityMqttConfig;
 
-/// `[sinks.city.mqtt]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct CityMqttConfig {
-    pub host: String,
-    pub port: u16,
-    pub client_id: String,
-    /// Topic template: `{community}` and `{measurement}` are substituted.
-    pub topic: String,
-    #[serde(deserialize_with = "crate::config::duration")]
-    pub retry: Duration,
-}
-
-impl Default for CityMqttConfig {
-    fn default() -> Self {
-        CityMqttConfig {
-            host: String::new(),
-            port: 1883,
-            client_id: "greengate-city".into(),
-            topic: "city/{community}/{measurement}".into(),
-            retry: Duration::from_secs(2),
-        }
-    }
-}
-
-impl Validate for CityMqttConfig {
-    fn validate(&self, path: &str, cx: &mut Check) {
-        if self.host.trim().is_empty() {
-            cx.problem(join(path, "host"), "must be set");
-        }
-        if self.client_id.trim().is_empty() {
-            cx.problem(join(path, "client_id"), "must be set");
-        }
-        if self.topic.contains('+') || self.topic.contains('#') || self.topic.is_empty() {
-            cx.problem(
-                join(path, "topic"),
-                "must be a topic name without wildcards",
-            );
-        }
-        if self.retry.is_zero() {
-            cx.problem(join(path, "retry"), "must be more than 0");
-        }
-    }
-}
+/// At most this many lines per batch (the client's request channel holds
+/// twice as many, so queueing a batch never waits on the event loop).
+pub const MAX_LINES: usize = 500;
 
 /// The measurement of a line-protocol line (up to the first unescaped comma or space).
 pub fn measurement(line: &[u8]) -> String {
@@ -92,6 +57,17 @@ pub fn topic(template: &str, community: &str, measurement: &str) -> String {
         .replace("{measurement}", &safe(measurement))
 }
 
+/// The messages of one batch: `(topic, payload)` per line.
+pub fn messages<'a>(
+    template: &str,
+    community: &str,
+    lines: impl Iterator<Item = &'a [u8]>,
+) -> Vec<(String, Vec<u8>)> {
+    lines
+        .map(|l| (topic(template, community, &measurement(l)), l.to_vec()))
+        .collect()
+}
+
 /// Publishes the outbox to the city broker until it is drained and closed or
 /// `shutdown` is cancelled.
 pub async fn run(
@@ -110,8 +86,15 @@ pub async fn run(
         "City MQTT batches published again after a connection error.",
         &[],
     );
-    info!(sink = super::SINK, host = %cfg.host, port = cfg.port, "City MQTT sink started.");
-    loop {
+    let connects = metrics::counter(
+        "city_mqtt_connects_total",
+        "Connections established to the city broker (CONNACK received).",
+        &[("client_id", cfg.client_id.as_str())],
+    );
+    let mut backoff = Backoff::new(cfg.retry, cfg.retry_max);
+    let mut conn: Option<Conn> = None;
+    info!(sink = super::SINK, host = %cfg.host, port = cfg.port, tls = cfg.tls, "City MQTT sink started.");
+    'batches: loop {
         let next = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
@@ -122,25 +105,32 @@ pub async fn run(
             Ok(None) => break,
             Err(e) => {
                 warn!(sink = super::SINK, error = %e, "Outbox read failed; retrying.");
-                tokio::time::sleep(cfg.retry).await;
+                if sleep_or_stop(backoff.next_delay(), &shutdown).await {
+                    break;
+                }
                 continue;
             }
         };
+        let msgs = messages(&cfg.topic, &community, batch.lines());
         loop {
-            match publish(&cfg, &community, batch.lines(), &shutdown).await {
+            let result = match connection(&mut conn, &cfg, &connects) {
+                Ok(c) => c.publish_all(&msgs, &shutdown).await,
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(n) => {
                     published.add(n);
+                    backoff.reset();
                     break;
                 }
+                Err(CityMqttError::Shutdown) => break 'batches,
                 Err(e) => {
                     retried.inc();
-                    warn!(sink = super::SINK, event = "CityMqttBatchRetried", error = %e, "City MQTT publish failed; retrying the batch.");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {
-                            info!(sink = super::SINK, "City MQTT sink stopped.");
-                            return;
-                        }
-                        _ = tokio::time::sleep(cfg.retry) => {}
+                    let delay = backoff.next_delay();
+                    warn!(sink = super::SINK, event = "CityMqttBatchRetried", error = %e, retry_in = ?delay, "City MQTT publish failed; reconnecting and publishing the batch again.");
+                    conn = None;
+                    if sleep_or_stop(delay, &shutdown).await {
+                        break 'batches;
                     }
                 }
             }
@@ -149,43 +139,36 @@ pub async fn run(
             warn!(sink = super::SINK, error = %e, "Outbox acknowledgement failed.");
         }
     }
+    if let Some(c) = conn {
+        c.close().await;
+    }
     info!(sink = super::SINK, "City MQTT sink stopped.");
 }
 
-/// One connection: publishes the lines and waits for every PUBACK.
-async fn publish<'a>(
+/// The live connection, opened anew when there is none or it broke.
+fn connection<'a>(
+    conn: &'a mut Option<Conn>,
     cfg: &CityMqttConfig,
-    community: &str,
-    lines: impl Iterator<Item = &'a [u8]>,
-    shutdown: &CancellationToken,
-) -> Result<u64, String> {
-    let mut o = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
-    o.set_keep_alive(Duration::from_secs(30));
-    let (client, mut ev) = AsyncClient::new(o, MAX_LINES * 2);
-    let mut sent = 0u64;
-    for l in lines {
-        let t = topic(&cfg.topic, community, &measurement(l));
-        client
-            .publish(t, QoS::AtLeastOnce, false, l.to_vec())
-            .await
-            .map_err(|e| e.to_string())?;
-        sent += 1;
+    connects: &metrics::Counter,
+) -> Result<&'a mut Conn, CityMqttError> {
+    if conn.as_mut().is_some_and(|c| c.is_lost()) {
+        *conn = None;
     }
-    let mut acked = 0u64;
-    while acked < sent {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Err("shutdown".into()),
-            e = ev.poll() => match e {
-                Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
-                Ok(_) => {}
-                Err(e) => return Err(e.to_string()),
-            }
+    match conn {
+        Some(c) => Ok(c),
+        None => {
+            let o = cfg.client_options().map_err(CityMqttError::Options)?;
+            Ok(conn.insert(Conn::open(o, connects.clone())))
         }
     }
-    let _ = client.disconnect().await;
-    // Let the DISCONNECT go out; errors here do not matter.
-    let _ = tokio::time::timeout(Duration::from_millis(100), ev.poll()).await;
-    Ok(sent)
+}
+
+/// Sleeps `d`; true when `shutdown` came first.
+async fn sleep_or_stop(d: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
 }
 
 #[cfg(test)]

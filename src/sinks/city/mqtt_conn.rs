@@ -1,0 +1,157 @@
+//! One connection to the city broker: a rumqttc client and the task that
+//! polls its event loop, kept across batches.
+//!
+//! Invariant: the PUBACKs a [`Conn`] reports are exactly those of the
+//! PUBLISHes sent through it. That is why a broken connection is never
+//! reconnected in place: rumqttc would replay its own in-flight messages
+//! after reconnecting, and their PUBACKs would be counted for the next
+//! batch. The sink drops the broken [`Conn`] (and its in-flight state) and
+//! opens a new one after its backoff, then publishes the whole batch again.
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::metrics::Counter;
+
+/// Room in the client's request channel: more than a batch, so queueing a
+/// batch never waits on the event loop.
+const REQUEST_CAPACITY: usize = 2 * super::mqtt::MAX_LINES;
+
+/// What went wrong with a publish; the variants are the caller's decisions.
+#[derive(Debug, thiserror::Error)]
+pub enum CityMqttError {
+    /// The client cannot be configured (unreadable password or TLS file):
+    /// wait the backoff and build the options again.
+    #[error("client options: {0}")]
+    Options(String),
+    /// The connection failed or broke before every PUBACK: drop it, wait the
+    /// backoff, reconnect and publish the whole batch again.
+    #[error("connection: {0}")]
+    Connection(String),
+    /// Shutdown while waiting: stop; the batch stays in the outbox.
+    #[error("shutting down")]
+    Shutdown,
+}
+
+enum Note {
+    Acked,
+    Lost(String),
+}
+
+/// A live connection (or one being established).
+pub struct Conn {
+    client: AsyncClient,
+    notes: mpsc::UnboundedReceiver<Note>,
+    task: JoinHandle<()>,
+    lost: bool,
+}
+
+impl Conn {
+    /// Starts the event loop task; the broker is connected by its first poll.
+    /// `connects` counts every CONNACK (event `CityMqttConnected`).
+    pub fn open(o: MqttOptions, connects: Counter) -> Conn {
+        let (client, mut ev) = AsyncClient::new(o, REQUEST_CAPACITY);
+        // Unbounded but bounded in practice: at most one note per PUBLISH of
+        // the batch in progress, plus the final `Lost`.
+        let (tx, notes) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                let note = match ev.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        connects.inc();
+                        info!(
+                            sink = super::SINK,
+                            event = "CityMqttConnected",
+                            "Connected to the city broker."
+                        );
+                        continue;
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(_))) => Note::Acked,
+                    Ok(_) => continue,
+                    Err(e) => Note::Lost(e.to_string()),
+                };
+                let last = matches!(note, Note::Lost(_));
+                if tx.send(note).is_err() || last {
+                    break;
+                }
+            }
+        });
+        Conn {
+            client,
+            notes,
+            task,
+            lost: false,
+        }
+    }
+
+    /// Whether the connection broke since the last batch (idle connections
+    /// break too: keep-alive, broker restart).
+    pub fn is_lost(&mut self) -> bool {
+        loop {
+            match self.notes.try_recv() {
+                Ok(Note::Lost(_)) => self.lost = true,
+                Ok(Note::Acked) => {}
+                Err(mpsc::error::TryRecvError::Empty) => return self.lost,
+                // The event loop task ended: its `Lost` was read before.
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.lost = true;
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Publishes every `(topic, payload)` with QoS 1 and waits for all their
+    /// PUBACKs. Returns how many were acknowledged.
+    pub async fn publish_all(
+        &mut self,
+        msgs: &[(String, Vec<u8>)],
+        shutdown: &CancellationToken,
+    ) -> Result<u64, CityMqttError> {
+        for (topic, payload) in msgs {
+            if let Err(e) = self
+                .client
+                .publish(topic.as_str(), QoS::AtLeastOnce, false, payload.clone())
+                .await
+            {
+                self.lost = true;
+                return Err(CityMqttError::Connection(e.to_string()));
+            }
+        }
+        let mut acked = 0u64;
+        while acked < msgs.len() as u64 {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(CityMqttError::Shutdown),
+                n = self.notes.recv() => match n {
+                    Some(Note::Acked) => acked += 1,
+                    Some(Note::Lost(e)) => {
+                        self.lost = true;
+                        return Err(CityMqttError::Connection(e));
+                    }
+                    None => {
+                        self.lost = true;
+                        return Err(CityMqttError::Connection("event loop ended".into()));
+                    }
+                }
+            }
+        }
+        Ok(acked)
+    }
+
+    /// Sends DISCONNECT and gives the event loop a moment to write it.
+    pub async fn close(mut self) {
+        if !self.lost && self.client.try_disconnect().is_ok() {
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_millis(200), &mut self.task).await;
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
