@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{enc, http, Victoria};
+use common::{enc, http, Influx1, Victoria};
 
 const CLASSES: [&str; 5] = ["noise", "water_meter", "lighting", "parking", "security"];
 
@@ -164,6 +164,32 @@ fn demo_writes_readings_and_indicators_to_influxdb_when_given() {
     // Modbus devices too (their ids come from the demo config).
     let mb = series(&vm, r#"{__name__=~"noise_.+",device="mb-noise-1"}"#);
     assert!(!mb.is_empty(), "no Modbus reading\n{stdout}\n{stderr}");
+}
+
+#[test]
+fn demo_writes_to_influxdb_1_with_the_database_flag() {
+    let influx = Influx1::start();
+    influx.create_db("demo");
+    let (status, stdout, stderr) = demo(&[
+        "--seconds",
+        "10",
+        "--accel",
+        "600",
+        "--influx-url",
+        &influx.url(),
+        "--influx-db",
+        "demo",
+    ]);
+    assert!(status.success(), "exit {status}\n{stdout}\n{stderr}");
+    // String fields keep their text in InfluxDB 1.x: the alarm events.
+    for q in [
+        "SELECT laeq FROM noise",
+        "SELECT occupied FROM parking",
+        "SELECT event FROM security",
+    ] {
+        let rows = influx.wait_for_rows("demo", q, 1, Duration::from_secs(30));
+        assert!(!rows.is_empty(), "{q}: nothing\n{stdout}\n{stderr}");
+    }
 }
 
 #[test]

@@ -72,9 +72,10 @@ pub struct Args {
     /// directory, removed at exit).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The daemon's HTTP endpoint (/healthz /readyz /metrics /assess).
-    #[arg(long, default_value = "127.0.0.1:9898", value_name = "ADDR")]
-    pub http: SocketAddr,
+    /// The daemon's HTTP endpoint (/healthz /readyz /metrics /assess);
+    /// default 127.0.0.1:9898, or a free port when that one is taken.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
 }
 
 /// Runs the demo; the exit code (0 after Ctrl-C, SIGTERM or `--seconds`).
@@ -180,6 +181,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
+/// `--http`, or 127.0.0.1:9898 unless another process (a greengate
+/// daemon, say) listens there, then a free port.
+fn http_addr(flag: Option<SocketAddr>) -> SocketAddr {
+    flag.unwrap_or_else(|| {
+        let default = SocketAddr::from((Ipv4Addr::LOCALHOST, 9898));
+        match TcpListener::bind(default) {
+            Ok(_) => default,
+            Err(_) => SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        }
+    })
+}
+
 /// Waits (15 s at most) until the daemon's MQTT source has its
 /// subscriptions, so that no simulated message finds no subscriber.
 async fn wait_subscribed() {
@@ -268,7 +281,7 @@ async fn run_in(args: &Args, data_dir: &std::path::Path) -> anyhow::Result<()> {
     };
     let settings = Settings {
         community: COMMUNITY.into(),
-        http: args.http,
+        http: http_addr(args.http),
         data_dir: data_dir.to_path_buf(),
         mqtt_port: mqtt.port(),
         modbus_ports: [port("noise"), port("water_meter"), port("lighting")],
