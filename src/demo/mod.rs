@@ -177,6 +177,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let result = run_in(&args, &data_dir).await;
     if temporary {
         let _ = std::fs::remove_dir_all(&data_dir);
+        println!(
+            "greengate demo: removed {} (--data-dir DIR keeps the outbox, configuration and logs)",
+            data_dir.display()
+        );
+    } else {
+        println!(
+            "greengate demo: outbox, configuration and logs kept in {}; `greengate run -c {}` with a real [sinks.influxdb] delivers what the outbox holds",
+            data_dir.display(),
+            data_dir.join("greengate.toml").display()
+        );
     }
     result
 }
@@ -350,4 +360,29 @@ async fn run_in(args: &Args, data_dir: &std::path::Path) -> anyhow::Result<()> {
     drop(hold);
     println!("{}", summary.render("final"));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn simulated_clock_starts_at_the_next_shanghai_evening() {
+        // 08:00 in Shanghai: this evening.
+        assert_eq!(
+            next_evening(utc("2026-11-29T00:00:00Z")),
+            utc("2026-11-29T17:30:00+08:00")
+        );
+        // 18:00 in Shanghai: tomorrow evening, never in the past.
+        assert_eq!(
+            next_evening(utc("2026-11-29T10:00:00Z")),
+            utc("2026-11-30T17:30:00+08:00")
+        );
+    }
 }
