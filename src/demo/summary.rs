@@ -211,9 +211,11 @@ pub fn indicator_lines(h: &History) -> Vec<String> {
     }
     out.push(online);
 
-    if let Some(day) = h.noise.iter().map(|r| r.day).max() {
+    // The latest noise day with a level (a sensor without valid hours has none).
+    let valid = |r: &&crate::indicators::noise::NoiseDayRecord| r.ld.is_some() || r.ln.is_some();
+    if let Some(day) = h.noise.iter().filter(valid).map(|r| r.day).max() {
         let mut line = String::from("noise days ");
-        for r in h.noise.iter().filter(|r| r.day == day) {
+        for r in h.noise.iter().filter(valid).filter(|r| r.day == day) {
             let verdict = |ok: Option<bool>| match ok {
                 Some(true) => "ok",
                 Some(false) => "over",
