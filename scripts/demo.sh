@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The demo: a whole simulated community through the real pipeline, on one
-# machine. Installs Mosquitto and VictoriaMetrics from Debian packages when
-# missing (sudo when not root), starts them on free loopback ports in a
-# temporary directory, builds greengate and the simulator, runs greengate
-# on scripts/demo/greengate.demo.toml.in and the simulator (MQTT devices of five
-# classes, Modbus TCP device servers) against them, and prints a live
+# The demo against real services: a whole simulated community through the
+# real pipeline into Mosquitto and VictoriaMetrics, on one machine. (With
+# nothing installed, `cargo run --release -- demo` runs the same community
+# with an embedded broker instead.) Installs Mosquitto and VictoriaMetrics from
+# Debian packages when missing (sudo when not root), starts them on free
+# loopback ports in a temporary directory, builds greengate, runs greengate
+# on scripts/demo/greengate.demo.toml.in and `greengate simulate` (MQTT devices
+# of five classes, Modbus TCP device servers) against them, and prints a live
 # summary every 5 s from greengate's /metrics and VictoriaMetrics' PromQL
 # API. Stops greengate with SIGTERM (it must exit 0) and everything else.
 #
@@ -86,12 +88,11 @@ if [ "$DEMO_RELEASE" = 1 ]; then
   profile=release
   build_flags=(--release)
 fi
-say "building greengate and the simulator (cargo build ${build_flags[*]} --bin greengate --example simulate)"
-cargo build "${build_flags[@]}" --bin greengate --example simulate
+say "building greengate (cargo build ${build_flags[*]} --bin greengate)"
+cargo build "${build_flags[@]}" --bin greengate
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 GREENGATE=$TARGET/$profile/greengate
-SIMULATE=$TARGET/$profile/examples/simulate
 
 # ---------------------------------------------------------------- services
 
@@ -221,7 +222,7 @@ if ! "$GREENGATE" check -c "$WORK/greengate.toml" >"$WORK/check.log" 2>&1; then
   fail "greengate check rejected the demo config ($WORK/greengate.toml)"
 fi
 
-sim_args=(--mqtt-port "$MQTT_PORT" --modbus-port-base "$MODBUS_PORT_BASE" --devices-dir "$ROOT/config/devices"
+sim_args=(--broker "127.0.0.1:$MQTT_PORT" --modbus-bind "127.0.0.1:$MODBUS_PORT_BASE" --devices-dir "$ROOT/config/devices"
   --scale "$DEMO_SCALE" --rate "$DEMO_RATE" --accel "$DEMO_ACCEL" --community "$COMMUNITY")
 [ "$DEMO_LEAK" = 1 ] && sim_args+=(--leak)
 # By default the simulated clock starts at the next 17:30 in Shanghai: in the
@@ -259,7 +260,7 @@ print(f"demo: warning: greengate is not ready after 15 s ({last}); starting the 
 EOF
 
 WALL_START=$(date +%s)
-start simulator "$WORK/simulate.log" "$SIMULATE" "${sim_args[@]}"
+start simulator "$WORK/simulate.log" "$GREENGATE" simulate "${sim_args[@]}"
 SIM_PID=$LAST_PID
 say "simulator: $DEMO_SCALE devices per class, $DEMO_RATE msg/s each, time x$DEMO_ACCEL from $SIM_START, Modbus on 127.0.0.1:$MODBUS_PORT_BASE+"
 

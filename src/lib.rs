@@ -14,6 +14,8 @@ pub mod app;
 pub mod backoff;
 pub mod config;
 pub mod deadletter;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod devices;
 pub mod http;
 pub mod indicators;
@@ -23,5 +25,7 @@ pub mod model;
 pub mod outbox;
 pub mod pipeline;
 pub mod profiles;
+#[cfg(feature = "demo")]
+pub mod sim;
 pub mod sinks;
 pub mod sources;

@@ -54,6 +54,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A whole simulated community through the real pipeline, on this
+    /// machine alone: embedded MQTT broker, simulated devices, the daemon,
+    /// a live summary. Ctrl-C stops it.
+    #[cfg(feature = "demo")]
+    Demo(greengate::demo::Args),
+    /// Simulated MQTT and Modbus TCP devices of all five classes, with daily
+    /// patterns, against any broker.
+    #[cfg(feature = "demo")]
+    Simulate(greengate::sim::Args),
 }
 
 fn assess(
@@ -142,6 +151,10 @@ fn main() -> ExitCode {
             to,
             json,
         } => assess(&config, from, to, json),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => greengate::demo::main(args),
+        #[cfg(feature = "demo")]
+        Command::Simulate(args) => greengate::sim::main(args),
         Command::Run { config } => {
             let cfg = match load(&config) {
                 Ok(c) => c,

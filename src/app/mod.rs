@@ -38,6 +38,8 @@ pub fn install_crypto() {
 /// A running daemon's handles, for tests and the demo.
 pub struct Running {
     pub http_addr: Option<SocketAddr>,
+    /// The indicator engine the pipeline feeds (when enabled), for `/assess`-like readers.
+    pub indicators: Option<indicators::SharedEngine>,
     done: tokio::task::JoinHandle<()>,
 }
 
@@ -62,9 +64,11 @@ pub async fn start_reloadable(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     install_crypto();
+    let mut shared_engine = None;
     let (indicators, routes): (Option<Box<dyn IndicatorSink>>, Vec<http::Route>) =
         if cfg.indicators.enabled {
             let (engine, checkpoint) = indicators::engine(&cfg)?;
+            shared_engine = Some(engine.clone());
             let sink = indicators::EngineSink::new(
                 engine.clone(),
                 checkpoint,
@@ -190,7 +194,11 @@ pub async fn start_reloadable(
             }
         }
     });
-    Ok(Running { http_addr, done })
+    Ok(Running {
+        http_addr,
+        indicators: shared_engine,
+        done,
+    })
 }
 
 async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {

@@ -6,18 +6,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::config::Check;
+use crate::model::FieldValue;
+use crate::profiles::{decode, topic::TopicFilter, Profile, ProfileSet};
+use crate::sources::modbus::decode::{field, Data};
+use crate::sources::modbus::planner::Read;
+use crate::sources::modbus::profile::Table as GgTable;
 use chrono::DateTime;
 use fastrand::Rng;
-use greengate::config::Check;
-use greengate::model::FieldValue;
-use greengate::profiles::{decode, topic::TopicFilter, Profile, ProfileSet};
-use greengate::sources::modbus::decode::{field, Data};
-use greengate::sources::modbus::planner::Read;
-use greengate::sources::modbus::profile::Table as GgTable;
 
-use crate::modbus::{self, Table};
-use crate::model::{self, Values, V};
-use crate::payload::{self, Class};
+use crate::sim::modbus::{self, Table};
+use crate::sim::model::{self, Values, V};
+use crate::sim::payload::{self, Class};
 
 fn devices_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config/devices")

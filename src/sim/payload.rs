@@ -5,7 +5,7 @@
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use crate::model::{get, Event, Values, V};
+use crate::sim::model::{get, Event, Values, V};
 
 /// The five MQTT device classes, in display order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,9 +12,9 @@ use fastrand::Rng;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Bay, Light, Noise, Security, Water};
-use crate::payload::{self, device_id, topic, Class, CLASSES};
-use crate::Sim;
+use crate::sim::model::{Bay, Light, Noise, Security, Water};
+use crate::sim::payload::{self, device_id, topic, Class, CLASSES};
+use crate::sim::Sim;
 
 enum Model {
     Noise(Noise),
@@ -29,7 +29,7 @@ enum Model {
 /// a short grace has passed).
 pub fn start(sim: Arc<Sim>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     let client_id = format!("gg-sim-{}-{:08x}", std::process::id(), fastrand::u32(..));
-    let mut opts = MqttOptions::new(client_id, sim.args.mqtt_host.clone(), sim.args.mqtt_port);
+    let mut opts = MqttOptions::new(client_id, sim.mqtt_host.clone(), sim.mqtt_port);
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_clean_session(true);
     opts.set_inflight(100);
@@ -73,7 +73,11 @@ async fn device(
         Class::Water => Model::Water(Water::new(&mut rng, sim.args.leak && n == 1)),
         Class::Lighting => Model::Light(Light::new(&mut rng, 1)),
         // The first bay of every ten is a fire lane.
-        Class::Parking => Model::Bay(Bay::new(&mut rng, n % 10 == 1, crate::local_hour(start))),
+        Class::Parking => Model::Bay(Bay::new(
+            &mut rng,
+            n % 10 == 1,
+            crate::sim::local_hour(start),
+        )),
         Class::Security => Model::Security(Security::new(&id)),
     };
     // Stagger devices over one period so the broker sees a steady stream.
@@ -94,18 +98,26 @@ async fn device(
         let now = sim.clock.now();
         let dt = (now - last).num_milliseconds() as f64 / 1000.0;
         last = now;
-        let hour = crate::local_hour(now);
+        let hour = crate::sim::local_hour(now);
         let one = |v| vec![payload::payload(class, &id, n, &[(now, v)])];
         let payloads = match &mut model {
-            Model::Noise(m) => one(m.step(&mut rng, hour, dt)),
+            Model::Noise(m) => {
+                let v = m.step(&mut rng, hour, dt);
+                if let Some(laeq) = crate::sim::model::get(&v, "laeq") {
+                    if let Ok(mut latest) = sim.stats.latest_laeq.lock() {
+                        latest.insert(id.clone(), laeq.as_f64());
+                    }
+                }
+                one(v)
+            }
             // A meter gateway forwards a batch: here two readings per message.
             Model::Water(m) => {
                 let mid = now - chrono::Duration::milliseconds((dt * 500.0) as i64);
-                let first = (mid, m.step(&mut rng, crate::local_hour(mid), dt / 2.0));
+                let first = (mid, m.step(&mut rng, crate::sim::local_hour(mid), dt / 2.0));
                 let second = (now, m.step(&mut rng, hour, dt / 2.0));
                 vec![payload::payload(class, &id, n, &[first, second])]
             }
-            Model::Light(m) => one(m.step(&mut rng, hour, crate::local_day_of_year(now), dt)),
+            Model::Light(m) => one(m.step(&mut rng, hour, crate::sim::local_day_of_year(now), dt)),
             Model::Bay(m) => one(m.step(&mut rng, hour, dt)),
             Model::Security(m) => {
                 let mut out = Vec::new();
@@ -167,10 +179,10 @@ async fn drive(
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = MIN;
-                eprintln!(
-                    "simulate: connected to MQTT broker {}:{}",
-                    sim.args.mqtt_host, sim.args.mqtt_port
-                );
+                sim.note(format_args!(
+                    "connected to MQTT broker {}:{}",
+                    sim.mqtt_host, sim.mqtt_port
+                ));
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 sim.stats.acked.fetch_add(1, Ordering::Relaxed);
@@ -178,7 +190,9 @@ async fn drive(
             Ok(_) => {}
             Err(e) => {
                 sim.stats.mqtt_errors.fetch_add(1, Ordering::Relaxed);
-                eprintln!("simulate: MQTT connection failed ({e}); retrying in {backoff:?}");
+                sim.note(format_args!(
+                    "MQTT connection failed ({e}); retrying in {backoff:?}"
+                ));
                 let wait = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
                 if grace.is_some() {
                     break;

@@ -22,12 +22,11 @@ use tokio_modbus::server::Service;
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{get, Light, Noise, Values, Water, V};
-use crate::Sim;
+use crate::sim::model::{get, Light, Noise, Values, Water, V};
+use crate::sim::Sim;
 
-#[path = "regmap.rs"]
-mod regmap;
-pub use regmap::{load_profiles, Field, Profile, Table};
+use super::regmap::{self, Field};
+pub use super::regmap::{load_profiles, Profile, Table};
 
 /// One unit's registers and bits; unset addresses read as 0.
 #[derive(Default)]
@@ -145,11 +144,11 @@ impl Model {
     }
 
     pub fn step(&mut self, rng: &mut Rng, now: chrono::DateTime<chrono::Utc>, dt: f64) -> Values {
-        let hour = crate::local_hour(now);
+        let hour = crate::sim::local_hour(now);
         let mut v = match self {
             Model::Noise(m) => m.step(rng, hour, dt),
             Model::Water(m) => m.step(rng, hour, dt),
-            Model::Light(m) => m.step(rng, hour, crate::local_day_of_year(now), dt),
+            Model::Light(m) => m.step(rng, hour, crate::sim::local_day_of_year(now), dt),
         };
         // Values meters report beside the canonical ones.
         v.push(("frequency_hz", V::F(49.95 + rng.f64() * 0.1)));
@@ -188,27 +187,38 @@ fn write_image(img: &mut Image, fields: &[Field], v: &Values) {
 pub async fn start(
     sim: Arc<Sim>,
     dir: &Path,
+    bind: &str,
+    base_port: u16,
     stop: CancellationToken,
 ) -> Result<Vec<(Profile, u16)>, String> {
     let profiles = load_profiles(dir)?;
     let mut out = Vec::new();
     for (i, p) in profiles.into_iter().enumerate() {
-        if i >= crate::MAX_ENDPOINTS {
-            eprintln!(
-                "simulate: more than {} Modbus profiles; skipping {}",
-                crate::MAX_ENDPOINTS,
+        if i >= crate::sim::MAX_ENDPOINTS {
+            sim.note(format_args!(
+                "more than {} Modbus profiles; skipping {}",
+                crate::sim::MAX_ENDPOINTS,
                 p.name
-            );
+            ));
             continue;
         }
-        let port = sim.args.modbus_port_base + i as u16;
-        let bind = sim.args.modbus_bind.as_str();
+        // Port 0: every server on a port of its own the system picks.
+        let port = match base_port {
+            0 => 0,
+            b => b.checked_add(i as u16).ok_or_else(|| {
+                format!(
+                    "--modbus-bind: no port left for profile {} above {b}",
+                    p.name
+                )
+            })?,
+        };
         let listener = TcpListener::bind((bind, port)).await.map_err(|e| {
             format!(
                 "Modbus server for profile {} cannot listen on {bind}:{port}: {e}",
                 p.name
             )
         })?;
+        let port = listener.local_addr().map_or(port, |a| a.port());
         let images: Images = Arc::new(Mutex::new(BTreeMap::new()));
         let svc = Svc {
             images: images.clone(),
@@ -229,12 +239,17 @@ async fn serve(listener: TcpListener, svc: Svc, stop: CancellationToken, name: S
         async move { accept_tcp_connection(stream, addr, move |_| Ok(Some(svc.clone()))) }
     };
     // A client that hangs up mid-request only ends its own connection task.
-    let on_error = |e: std::io::Error| eprintln!("simulate: Modbus connection closed: {e}");
+    let quiet = svc.sim.quiet;
+    let on_error = move |e: std::io::Error| {
+        if !quiet {
+            eprintln!("simulate: Modbus connection closed: {e}");
+        }
+    };
     tokio::select! {
         _ = stop.cancelled() => {}
         r = server.serve(&on_connected, on_error) => {
             if let Err(e) = r {
-                eprintln!("simulate: Modbus server {name} stopped: {e}");
+                svc.sim.note(format_args!("Modbus server {name} stopped: {e}"));
             }
         }
     }

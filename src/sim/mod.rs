@@ -2,8 +2,10 @@
 //! Modbus TCP device servers, with daily patterns in Asia/Shanghai time.
 //!
 //! ```sh
-//! cargo run --example simulate -- --mqtt-port 1883 --modbus-port-base 15020 --accel 1440 --leak
+//! greengate simulate --broker 127.0.0.1:1883 --modbus-bind 127.0.0.1:15020 --accel 1440 --leak
 //! ```
+//!
+//! `greengate demo` runs the same simulator in-process (see `crate::demo`).
 //!
 //! MQTT (QoS 1, client id `gg-sim-<pid>-<random>`): `--scale` devices per
 //! class, each publishing `--rate` messages per second, shaped as the
@@ -20,12 +22,12 @@
 //! | parking | `application/1/device/<devEUI>/event/up` (`application/+/device/+/event/up`) | `geomagnetic-parking` | ChirpStack v3 uplink `{"deviceName":"parking-01","devEUI":"a840410000000001","rxInfo":[{"time":"2026-11-29T13:00:05.000Z","rssi":-87,...}],"object":{"parkFlag":1,"batteryMv":3580,"fireLane":true},...}`; bays 01, 11, 21, ... are fire lanes (empty except during violations) |
 //! | security | `community/<c>/security/sec-NN/event` (`community/+site/security/+device/event`) | `access-alarm` | `{"ts":1764421205000,"event":"heartbeat","online":true}` every `--heartbeat`; alarms: events `alarm`, `ack`, `clear` with `"alarmType":"intrusion","alarmId":"sec-01-1"` |
 //!
-//! Modbus (`--modbus-port-base P`, 0 = off): one TCP server per profile
-//! with a `[modbus]` table in `--devices-dir` on 127.0.0.1: P noise, P+1
+//! Modbus (`--modbus-bind HOST:P`, none = off): one TCP server per profile
+//! with a `[modbus]` table in `--devices-dir` on HOST: P noise, P+1
 //! water meter, P+2 lighting, then any other Modbus profiles by file name.
 //! Each serves unit ids 1..=scale (at most 247), unit 1 of a water meter
 //! leaking under `--leak`. The registers are encoded through the profile's
-//! own register map (see `simulate/modbus.rs`); with the shipped profiles:
+//! own register map (see `modbus.rs`); with the shipped profiles:
 //!
 //! | port | profile | registers |
 //! |---|---|---|
@@ -40,42 +42,40 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Utc};
-use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 #[cfg(test)]
-#[path = "simulate/alignment_tests.rs"]
 mod alignment_tests;
-#[path = "simulate/modbus.rs"]
-mod modbus;
-#[path = "simulate/model.rs"]
-mod model;
-#[path = "simulate/mqtt.rs"]
+pub mod modbus;
+pub mod model;
+mod model_infra;
 mod mqtt;
-#[path = "simulate/payload.rs"]
-mod payload;
+pub mod payload;
+mod regmap;
+mod run;
+
+pub use run::{main, run, status_line};
+
+pub use payload::{Class, CLASSES};
 
 /// At most this many Modbus endpoints (profiles) are served.
 pub const MAX_ENDPOINTS: usize = 16;
 
-#[derive(Parser, Debug, Clone)]
-#[command(about = "A simulated green community: MQTT and Modbus devices with daily patterns")]
+/// `greengate simulate`'s flags.
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    #[arg(long, default_value = "127.0.0.1")]
-    pub mqtt_host: String,
-    #[arg(long, default_value_t = 1883)]
-    pub mqtt_port: u16,
-    /// First port of the Modbus TCP device servers (one per Modbus profile); 0 = no Modbus.
-    #[arg(long, default_value_t = 0)]
-    pub modbus_port_base: u16,
-    /// Address the Modbus servers listen on: loopback by default; "0.0.0.0"
-    /// inside the compose stack, where greengate runs in another container.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub modbus_bind: String,
+    /// The MQTT broker the devices publish to.
+    #[arg(long, default_value = "127.0.0.1:1883", value_name = "HOST:PORT")]
+    pub broker: String,
+    /// Where the Modbus TCP device servers listen: one per Modbus profile, on
+    /// this port and the next ones ("0.0.0.0:5020" inside the compose stack,
+    /// where greengate runs in another container). Default: no Modbus.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub modbus_bind: Option<String>,
     /// Directory of the device profiles whose register maps the Modbus servers serve.
     #[arg(long, default_value = "config/devices")]
     pub devices_dir: PathBuf,
@@ -110,7 +110,7 @@ pub struct Args {
 /// Simulated time: `sim0 + (wall elapsed) * accel`.
 pub struct Clock {
     wall0: Instant,
-    sim0: DateTime<Utc>,
+    pub sim0: DateTime<Utc>,
     accel: f64,
 }
 
@@ -143,6 +143,8 @@ pub struct Stats {
     pub acked: AtomicU64,
     pub mqtt_errors: AtomicU64,
     pub modbus_requests: [AtomicU64; MAX_ENDPOINTS],
+    /// The latest LAeq each MQTT noise sensor published, dB(A).
+    pub latest_laeq: Mutex<std::collections::BTreeMap<String, f64>>,
 }
 
 impl Stats {
@@ -156,22 +158,86 @@ impl Stats {
 
 pub struct Sim {
     pub args: Args,
+    /// The broker from `--broker`.
+    pub mqtt_host: String,
+    pub mqtt_port: u16,
     pub clock: Clock,
     pub stats: Stats,
     pub seed: u64,
     pub heartbeat: Duration,
+    /// In-process (the demo): no connection notes on stderr.
+    pub quiet: bool,
 }
 
-#[tokio::main]
-async fn main() {
-    let args = Args::parse();
-    if let Err(e) = run(args).await {
-        eprintln!("simulate: {e}");
-        std::process::exit(1);
+impl Sim {
+    /// A note on stderr (connections, Modbus servers), unless quiet.
+    pub fn note(&self, msg: std::fmt::Arguments<'_>) {
+        if !self.quiet {
+            eprintln!("simulate: {msg}");
+        }
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
+/// `HOST:PORT` (a bracketed IPv6 host is accepted).
+pub fn host_port(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected HOST:PORT, got {s:?}"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("expected HOST:PORT with a port number, got {s:?}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("expected HOST:PORT with a host, got {s:?}"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// The simulator with its Modbus servers serving and no MQTT device yet
+/// (so a daemon can be configured with their ports and subscribe first).
+pub struct Prepared {
+    pub sim: Arc<Sim>,
+    /// The Modbus servers: profile and port.
+    pub endpoints: Vec<(modbus::Profile, u16)>,
+    stop: CancellationToken,
+}
+
+impl Prepared {
+    /// Starts the MQTT devices.
+    pub fn publish(self) -> Running {
+        let mqtt_task = mqtt::start(self.sim.clone(), self.stop.clone());
+        Running {
+            sim: self.sim,
+            endpoints: self.endpoints,
+            stop: self.stop,
+            mqtt_task,
+        }
+    }
+}
+
+/// A running simulator (MQTT devices and Modbus servers).
+pub struct Running {
+    pub sim: Arc<Sim>,
+    /// The Modbus servers: profile and port.
+    pub endpoints: Vec<(modbus::Profile, u16)>,
+    stop: CancellationToken,
+    mqtt_task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the devices and the Modbus servers and waits (a few seconds
+    /// at most) for the broker to acknowledge what was published.
+    pub async fn stop(self) -> Arc<Sim> {
+        self.stop.cancel();
+        let _ = self.mqtt_task.await;
+        self.sim
+    }
+}
+
+/// Checks the flags and starts the Modbus servers (`--modbus-bind` port 0:
+/// each server on a free port); the MQTT devices start with
+/// [`Prepared::publish`].
+pub async fn prepare(args: Args, quiet: bool) -> Result<Prepared, String> {
     if !(args.rate > 0.0 && args.rate.is_finite() && args.rate <= 1000.0) {
         return Err(format!(
             "--rate must be above 0 and at most 1000, got {}",
@@ -184,6 +250,11 @@ async fn run(args: Args) -> Result<(), String> {
             args.accel
         ));
     }
+    let (mqtt_host, mqtt_port) = host_port(&args.broker).map_err(|e| format!("--broker: {e}"))?;
+    let modbus_bind = match &args.modbus_bind {
+        Some(b) => Some(host_port(b).map_err(|e| format!("--modbus-bind: {e}"))?),
+        None => None,
+    };
     let sim0 = match args.start.as_str() {
         "now" => DateTime::<Utc>::from(std::time::SystemTime::now()),
         s => DateTime::parse_from_rfc3339(s)
@@ -199,120 +270,74 @@ async fn run(args: Args) -> Result<(), String> {
         stats: Stats::default(),
         seed: args.seed.unwrap_or_else(|| fastrand::u64(..)),
         heartbeat: args.heartbeat.max(Duration::from_millis(100)),
+        mqtt_host,
+        mqtt_port,
+        quiet,
         args,
     });
     let stop = CancellationToken::new();
-    let endpoints = if sim.args.modbus_port_base == 0 {
-        Vec::new()
-    } else {
-        modbus::start(sim.clone(), &sim.args.devices_dir, stop.clone()).await?
+    let endpoints = match &modbus_bind {
+        None => Vec::new(),
+        Some((host, port)) => {
+            modbus::start(
+                sim.clone(),
+                &sim.args.devices_dir,
+                host,
+                *port,
+                stop.clone(),
+            )
+            .await?
+        }
     };
     for (p, port) in &endpoints {
-        eprintln!(
-            "simulate: Modbus {} ({}, {}) on 127.0.0.1:{port}, unit ids 1..={}, {} fields",
+        sim.note(format_args!(
+            "Modbus {} ({}, {}) on port {port}, unit ids 1..={}, {} fields",
             p.name,
             p.class,
             p.file,
             sim.args.scale.min(247),
             p.fields.len()
-        );
+        ));
     }
-    eprintln!(
-        "simulate: {} MQTT devices per class to {}:{} (community {}), {} msg/s each, simulated time x{} from {}",
+    sim.note(format_args!(
+        "{} MQTT devices per class to {}:{} (community {}), {} msg/s each, simulated time x{} from {}",
         sim.args.scale,
-        sim.args.mqtt_host,
-        sim.args.mqtt_port,
+        sim.mqtt_host,
+        sim.mqtt_port,
         sim.args.community,
         sim.args.rate,
         sim.args.accel,
         sim.clock.sim0.to_rfc3339()
-    );
-    let mqtt_task = mqtt::start(sim.clone(), stop.clone());
-    let status = tokio::spawn(status_lines(
-        sim.clone(),
-        endpoints.iter().map(|(p, _)| p.class.clone()).collect(),
     ));
-    let deadline = async {
-        match sim.args.duration {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = deadline => {}
-        _ = shutdown_signal() => eprintln!("simulate: stopping"),
-    }
-    stop.cancel();
-    let _ = mqtt_task.await;
-    status.abort();
-    print_status(
-        &sim,
-        &endpoints
-            .iter()
-            .map(|(p, _)| p.class.clone())
-            .collect::<Vec<_>>(),
-        "final",
-    );
-    Ok(())
+    Ok(Prepared {
+        sim,
+        endpoints,
+        stop,
+    })
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-async fn status_lines(sim: Arc<Sim>, modbus_classes: Vec<String>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        print_status(&sim, &modbus_classes, "sim");
-    }
-}
-
-fn print_status(sim: &Sim, modbus_classes: &[String], label: &str) {
-    let now = sim.clock.now() + chrono::Duration::seconds(SHANGHAI);
-    let mut line = format!(
-        "[{label} {} +08:00] published",
-        now.format("%Y-%m-%d %H:%M")
-    );
-    for c in payload::CLASSES {
-        line += &format!(
-            " {}={}",
-            c.name(),
-            sim.stats.published[c.index()].load(Ordering::Relaxed)
-        );
-    }
-    line += &format!(
-        " (acked {}, connection errors {})",
-        sim.stats.acked.load(Ordering::Relaxed),
-        sim.stats.mqtt_errors.load(Ordering::Relaxed)
-    );
-    if !modbus_classes.is_empty() {
-        line += "; modbus requests";
-        for (i, c) in modbus_classes.iter().enumerate() {
-            line += &format!(
-                " {c}={}",
-                sim.stats.modbus_requests[i].load(Ordering::Relaxed)
-            );
-        }
-    }
-    println!("{line}");
+/// [`prepare`] and [`Prepared::publish`] at once.
+pub async fn start(args: Args, quiet: bool) -> Result<Running, String> {
+    Ok(prepare(args, quiet).await?.publish())
 }
 
 fn parse_scale(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=100_000).contains(&n) => Ok(n),
         _ => Err(format!("expected 1 to 100000, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_address_is_host_and_port() {
+        assert_eq!(host_port("mosquitto:1883"), Ok(("mosquitto".into(), 1883)));
+        assert_eq!(host_port("[::1]:1883"), Ok(("::1".into(), 1883)));
+        assert!(host_port("mosquitto").is_err());
+        assert!(host_port(":1883").is_err());
+        assert!(host_port("h:99999").is_err());
     }
 }

@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
-use greengate::model::Unit;
+use crate::model::Unit;
 use toml::{Table as TomlTable, Value};
 
-use crate::model::V;
+use crate::sim::model::V;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
