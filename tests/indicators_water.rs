@@ -161,6 +161,31 @@ fn district_balance_aligns_meters_read_at_different_times() {
 }
 
 #[test]
+fn household_meters_count_as_the_districts_sub_meters_in_the_balance() {
+    let mut e = engine(vec![
+        ("inlet", meter("inlet", "A")),
+        ("h1", meter("household", "A")),
+        ("h2", meter("household", "A")),
+    ]);
+    for (id, a, b) in [
+        ("inlet", 100.0, 110.0),
+        ("h1", 50.0, 55.0),
+        ("h2", 20.0, 24.0),
+    ] {
+        e.record(&reading(id, DAY0, "total_m3", a));
+        e.record(&reading(id, DAY0 + HOUR, "total_m3", b));
+    }
+    let out = e.advance(DAY0 + HOUR + 3 * MINUTE);
+    let b: Vec<_> = out
+        .iter()
+        .filter(|r| r.measurement == "gg_water_balance" && r.time_ns == DAY0)
+        .collect();
+    assert_eq!(b.len(), 1);
+    assert!((f(b[0], "subs_m3") - 9.0).abs() < 1e-9);
+    assert!((f(b[0], "loss_pct") - 10.0).abs() < 1e-9);
+}
+
+#[test]
 fn minimum_night_flow_rising_three_nights_raises_an_alarm() {
     let mut e = engine(vec![(
         "inlet",

@@ -48,7 +48,8 @@ pub struct Args {
     /// Messages per device per second.
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
-    /// Inject a water leak on the first water meter.
+    /// Inject water leaks: a pipe leak behind the district master meter
+    /// (water-01) and a household leak (water-02).
     #[arg(long)]
     pub leak: bool,
     /// Simulated start (RFC 3339); default: the next 17:30 in Shanghai, so

@@ -275,7 +275,8 @@ impl WaterState {
                     let b = closed.balance.entry((ws, day, d.clone())).or_default();
                     match a.role.as_str() {
                         "master" | "inlet" => b[0] += acc.m3,
-                        "sub" => {
+                        // Household meters are the district's sub-meters too.
+                        "sub" | "household" => {
                             b[1] += acc.m3;
                             b[3] += 1.0;
                         }

@@ -17,7 +17,7 @@
 //! | class | topic (subscription filter) | profile | payload |
 //! |---|---|---|---|
 //! | noise | `community/<c>/noise/noise-NN/up` (`community/+site/noise/+device/up`) | `fiware-noise` | `{"id":"urn:ngsi-ld:NoiseLevelObserved:noise-01","type":"NoiseLevelObserved","dateObserved":"2026-11-29T21:00:05.000+08:00","LAeq":45.1,"LAmax":52.3,"LAmin":39.0,"LA90":41.0,"sonometerClass":"1"}` |
-//! | water_meter | `community/<c>/water/gw-GG/up`, ten meters per gateway (`community/+site/water/+/up`) | `smart-water-meter` | `{"meterId":"water-01","batteryMv":3560,"readings":[{"ts":1764421200,"totalL":1234567.1,"flowLph":12.3,"leak":0},{"ts":1764421205,...}]}` (two readings per message) |
+//! | water_meter | `community/<c>/water/gw-GG/up`, ten meters per gateway (`community/+site/water/+/up`); `water-01` is the district master meter (the others' use plus 8 % pipe loss) | `smart-water-meter` | `{"meterId":"water-01","batteryMv":3560,"readings":[{"ts":1764421200,"totalL":1234567.1,"flowLph":12.3,"leak":0},{"ts":1764421205,...}]}` (two readings per message) |
 //! | lighting | `community/<c>/lighting/light-NN/telemetry` (`community/+site/lighting/+device/telemetry`) | `street-light` | `{"time":"2026-11-29T21:00:05.000+08:00","data":{"lamp":"ON","power":79.8,"voltage":226.1,"current":0.371,"energyWh":1234567,"dim":100,"status":0}}` (status 0 ok, 1 defectiveLamp, 2 columnIssue, 3 brokenLantern) |
 //! | parking | `application/1/device/<devEUI>/event/up` (`application/+/device/+/event/up`) | `geomagnetic-parking` | ChirpStack v3 uplink `{"deviceName":"parking-01","devEUI":"a840410000000001","rxInfo":[{"time":"2026-11-29T13:00:05.000Z","rssi":-87,...}],"object":{"parkFlag":1,"batteryMv":3580,"fireLane":true},...}`; bays 01, 11, 21, ... are fire lanes (empty except during violations) |
 //! | security | `community/<c>/security/sec-NN/event` (`community/+site/security/+device/event`) | `access-alarm` | `{"ts":1764421205000,"event":"heartbeat","online":true}` every `--heartbeat`; alarms: events `alarm`, `ack`, `clear` with `"alarmType":"intrusion","alarmId":"sec-01-1"` |
@@ -97,7 +97,9 @@ pub struct Args {
     /// Security devices' heartbeat interval (wall clock).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub heartbeat: Duration,
-    /// Inject a water leak (a constant flow) on the first water meter.
+    /// Inject water leaks: a pipe leak behind the district master meter
+    /// (MQTT `water-01`, which measures the other meters plus 8 % loss), a
+    /// household leak on `water-02` and on Modbus unit 1 (constant flows).
     #[arg(long)]
     pub leak: bool,
     #[arg(long, default_value = "cn-sh-demo-0001")]
@@ -145,6 +147,9 @@ pub struct Stats {
     pub modbus_requests: [AtomicU64; MAX_ENDPOINTS],
     /// The latest LAeq each MQTT noise sensor published, dB(A).
     pub latest_laeq: Mutex<std::collections::BTreeMap<String, f64>>,
+    /// Water the MQTT household meters delivered since the district master
+    /// meter (`water-01`) last read it, in m³.
+    pub district_m3: Mutex<f64>,
 }
 
 impl Stats {

@@ -128,6 +128,8 @@ const LEAK_AFTER_S: f64 = 2.0 * 3600.0;
 
 pub struct Water {
     total_m3: f64,
+    /// Volume of the last step, m³.
+    last_m3: f64,
     leak_m3h: f64,
     flowing_s: f64,
     battery_v: f64,
@@ -137,6 +139,7 @@ impl Water {
     pub fn new(rng: &mut Rng, leak: bool) -> Self {
         Water {
             total_m3: round(100.0 + rng.f64() * 1900.0, 3),
+            last_m3: 0.0,
             leak_m3h: if leak { 0.04 } else { 0.0 },
             flowing_s: 0.0,
             battery_v: round(3.45 + rng.f64() * 0.2, 2),
@@ -155,7 +158,8 @@ impl Water {
             0.0
         };
         let flow = use_m3h + self.leak_m3h;
-        self.total_m3 += flow * dt / 3600.0;
+        self.last_m3 = flow * dt / 3600.0;
+        self.total_m3 += self.last_m3;
         if flow > 0.0 {
             self.flowing_s += dt;
         } else {
@@ -166,6 +170,48 @@ impl Water {
             ("total_m3", V::F(round(self.total_m3, 3))),
             ("flow_m3h", V::F(round(flow, 4))),
             ("leak", V::B(leak)),
+            ("battery_v", V::F(self.battery_v)),
+        ]
+    }
+
+    /// The volume that went through during the last step, m³.
+    pub fn last_m3(&self) -> f64 {
+        self.last_m3
+    }
+}
+
+/// The district master meter: it measures what the households behind it
+/// used plus what the pipes between lose (`LOSS` of the delivered water,
+/// and with a pipe leak a constant flow on top).
+pub struct MasterWater {
+    total_m3: f64,
+    leak_m3h: f64,
+    battery_v: f64,
+}
+
+/// The share of the delivered water the district pipes lose (CJJ 92 asks
+/// for at most 10 % overall).
+pub const DISTRICT_LOSS: f64 = 0.08;
+
+impl MasterWater {
+    pub fn new(rng: &mut Rng, pipe_leak: bool) -> Self {
+        MasterWater {
+            total_m3: round(10_000.0 + rng.f64() * 5_000.0, 3),
+            leak_m3h: if pipe_leak { 0.05 } else { 0.0 },
+            battery_v: round(3.5 + rng.f64() * 0.1, 2),
+        }
+    }
+
+    /// `delivered_m3`: what the households used since the last step.
+    pub fn step(&mut self, delivered_m3: f64, dt: f64) -> Values {
+        let lost = delivered_m3 * DISTRICT_LOSS + self.leak_m3h * dt / 3600.0;
+        let through = delivered_m3 + lost;
+        self.total_m3 += through;
+        let flow = if dt > 0.0 { through * 3600.0 / dt } else { 0.0 };
+        vec![
+            ("total_m3", V::F(round(self.total_m3, 3))),
+            ("flow_m3h", V::F(round(flow, 4))),
+            ("leak", V::B(false)),
             ("battery_v", V::F(self.battery_v)),
         ]
     }

@@ -70,3 +70,23 @@ fn fire_lane_bay_is_empty_outside_violations() {
         .count();
     assert!(occupied > 0 && occupied < 300, "{occupied}");
 }
+
+#[test]
+fn the_master_meter_measures_what_it_delivered_plus_the_pipe_loss() {
+    let mut rng = Rng::with_seed(7);
+    let mut m = MasterWater::new(&mut rng, false);
+    let t0 = get(&m.step(0.0, 60.0), "total_m3").unwrap().as_f64();
+    let t1 = get(&m.step(1.0, 60.0), "total_m3").unwrap().as_f64();
+    assert!(
+        (t1 - t0 - (1.0 + DISTRICT_LOSS)).abs() < 1e-3,
+        "{t0} -> {t1}"
+    );
+    let mut leaking = MasterWater::new(&mut rng, true);
+    let a = get(&leaking.step(0.0, 3600.0), "total_m3")
+        .unwrap()
+        .as_f64();
+    let b = get(&leaking.step(0.0, 3600.0), "total_m3")
+        .unwrap()
+        .as_f64();
+    assert!(b > a, "a pipe leak flows with no household use");
+}

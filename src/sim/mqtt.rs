@@ -12,13 +12,15 @@ use fastrand::Rng;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio_util::sync::CancellationToken;
 
-use crate::sim::model::{Bay, Light, Noise, Security, Water};
+use crate::sim::model::{Bay, Light, MasterWater, Noise, Security, Water};
 use crate::sim::payload::{self, device_id, topic, Class, CLASSES};
 use crate::sim::Sim;
 
 enum Model {
     Noise(Noise),
     Water(Water),
+    /// `water-01`: the district master meter in front of the other meters.
+    Master(MasterWater),
     Light(Light),
     Bay(Bay),
     Security(Security),
@@ -70,7 +72,8 @@ async fn device(
     let start = sim.clock.now();
     let mut model = match class {
         Class::Noise => Model::Noise(Noise::new(&mut rng)),
-        Class::Water => Model::Water(Water::new(&mut rng, sim.args.leak && n == 1)),
+        Class::Water if n == 1 => Model::Master(MasterWater::new(&mut rng, sim.args.leak)),
+        Class::Water => Model::Water(Water::new(&mut rng, sim.args.leak && n == 2)),
         Class::Lighting => Model::Light(Light::new(&mut rng, 1)),
         // The first bay of every ten is a fire lane.
         Class::Parking => Model::Bay(Bay::new(
@@ -114,8 +117,22 @@ async fn device(
             Model::Water(m) => {
                 let mid = now - chrono::Duration::milliseconds((dt * 500.0) as i64);
                 let first = (mid, m.step(&mut rng, crate::sim::local_hour(mid), dt / 2.0));
+                let mut used = m.last_m3();
                 let second = (now, m.step(&mut rng, hour, dt / 2.0));
+                used += m.last_m3();
+                if let Ok(mut d) = sim.stats.district_m3.lock() {
+                    *d += used;
+                }
                 vec![payload::payload(class, &id, n, &[first, second])]
+            }
+            Model::Master(m) => {
+                let delivered = sim
+                    .stats
+                    .district_m3
+                    .lock()
+                    .map(|mut d| std::mem::take(&mut *d))
+                    .unwrap_or(0.0);
+                one(m.step(delivered, dt))
             }
             Model::Light(m) => one(m.step(&mut rng, hour, crate::sim::local_day_of_year(now), dt)),
             Model::Bay(m) => one(m.step(&mut rng, hour, dt)),
