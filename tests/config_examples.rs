@@ -58,3 +58,20 @@ fn environment_overrides_scalars() {
         "from-env"
     );
 }
+
+/// The compose stack's greengate config (deploy/compose) with its container
+/// profile path pointed at the repository's profiles: every other key must
+/// load, so the deploy kit cannot drift from the code.
+#[test]
+fn the_compose_stack_config_is_valid() {
+    let text = std::fs::read_to_string("deploy/compose/greengate/greengate.toml").unwrap();
+    assert!(text.contains("/etc/greengate/devices"));
+    let repo = std::env::current_dir().unwrap().join("config/devices");
+    let text = text.replace("/etc/greengate/devices", &repo.display().to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("greengate.toml");
+    std::fs::write(&path, text).unwrap();
+    if let Err(p) = Config::load(&path) {
+        panic!("deploy/compose/greengate/greengate.toml:\n{p}");
+    }
+}
