@@ -165,13 +165,24 @@ pub fn scan_framing<R: Read + Seek>(
     file_len: u64,
     max_record: u64,
 ) -> io::Result<(u64, u64)> {
-    let mut r = io::BufReader::with_capacity(64 * 1024, file);
-    let mut head = [0u8; SEGMENT_HEADER as usize];
     if file_len < SEGMENT_HEADER {
         return Ok((0, 0));
     }
-    r.read_exact(&mut head)?;
-    let mut off = SEGMENT_HEADER;
+    scan_framing_from(file, SEGMENT_HEADER, file_len, max_record)
+}
+
+/// [`scan_framing`] from `from`, a known record boundary (the acknowledged
+/// position): damage to records before it cannot misalign the framing of
+/// the unacknowledged records after it. Counts only records after `from`.
+pub fn scan_framing_from<R: Read + Seek>(
+    mut file: R,
+    from: u64,
+    file_len: u64,
+    max_record: u64,
+) -> io::Result<(u64, u64)> {
+    file.seek(io::SeekFrom::Start(from))?;
+    let mut r = io::BufReader::with_capacity(64 * 1024, file);
+    let mut off = from;
     let mut h = [0u8; RECORD_HEADER as usize];
     let mut records = 0;
     loop {

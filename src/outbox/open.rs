@@ -87,7 +87,15 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
     if let Some(last) = segs.last_mut() {
         let path = format::segment_path(dir, last.id);
         let f = File::open(&path).map_err(io_err(&path))?;
-        let (end, _) = format::scan_framing(f, last.len, max_record).map_err(io_err(&path))?;
+        // From the acknowledged position when it is in this segment: it is a
+        // record boundary, while framing followed from the start can be
+        // thrown off by damage to records that were already delivered.
+        let from = match ack {
+            Some(a) if a.segment == last.id => a.offset.clamp(SEGMENT_HEADER, last.len),
+            _ => SEGMENT_HEADER,
+        };
+        let (end, _) =
+            format::scan_framing_from(f, from, last.len, max_record).map_err(io_err(&path))?;
         if end < last.len {
             warn!(outbox = %name, segment = last.id, offset = end, cut = last.len - end, "Outbox torn tail truncated.");
             shared.m.torn.inc();
