@@ -37,13 +37,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::deadletter::{DeadLetter, DeadLetterWriter};
-use crate::devices::Devices;
 use crate::lineproto;
 use crate::metrics::{self, Counter};
 use crate::model::Reading;
 use crate::outbox::{OutboxError, OutboxWriter};
 
+mod enrich;
 mod route;
+pub use enrich::Enrich;
 pub use route::{Origin, Route, INDICATOR_PREFIX};
 
 /// Acknowledges a source message once its readings are durably stored (or
@@ -92,36 +93,6 @@ pub trait IndicatorSink: Send {
     /// The device registry was reloaded (SIGHUP); called before the first
     /// reading enriched with it.
     fn devices_changed(&mut self, _devices: &crate::devices::Devices) {}
-}
-
-/// Static enrichment applied to every reading.
-#[derive(Debug, Clone, Default)]
-pub struct Enrich {
-    pub community_id: String,
-    pub site_tags: Vec<(String, String)>,
-    pub devices: Devices,
-}
-
-impl Enrich {
-    /// Adds the community, device-registry and site tags, in that order of
-    /// precedence, never overriding a tag the reading already has (except
-    /// `community`, which is always the site's).
-    pub fn apply(&self, r: &mut Reading) {
-        if !self.community_id.is_empty() && r.tag("community") != Some(self.community_id.as_str()) {
-            r.set_tag("community", self.community_id.as_str());
-        }
-        // The device's own tags first, so they win over the site's. The
-        // registry entry borrows `self`, not `r`: no copy is needed.
-        let dev = r.tag("device").and_then(|d| self.devices.get(d));
-        if let Some(dev) = dev {
-            for (k, v) in &dev.tags.0 {
-                r.default_tag(k, v);
-            }
-        }
-        for (k, v) in &self.site_tags {
-            r.default_tag(k, v);
-        }
-    }
 }
 
 /// Tuning of the pipeline loop.

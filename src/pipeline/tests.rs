@@ -1,5 +1,5 @@
 use super::*;
-use crate::devices::DeviceConfig;
+use crate::devices::{DeviceConfig, Devices};
 use crate::model::FieldValue;
 
 #[test]
