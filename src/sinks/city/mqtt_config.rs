@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::config::{join, Check, Secret, SecretSource, Validate};
-use crate::sources::mqtt::config::{MqttConfig, TlsConfig};
+use crate::config::{join, Check, Secret, Validate};
+use crate::sources::mqtt::config::{Connection, MqttConfig, TlsConfig};
 
 /// `[sinks.city.mqtt]`
 #[derive(Debug, Clone, Deserialize)]
@@ -108,15 +108,17 @@ impl CityMqttConfig {
 impl Validate for CityMqttConfig {
     fn validate(&self, path: &str, cx: &mut Check) {
         let _ = self.base_dir.set(cx.base_dir().to_path_buf());
-        if self.host.trim().is_empty() {
-            cx.problem(join(path, "host"), "must be set");
+        Connection {
+            host: &self.host,
+            port: self.port,
+            client_id: &self.client_id,
+            client_id_hint: "",
+            keep_alive: self.keep_alive,
+            username: &self.username,
+            password: &self.password,
+            password_file: &self.password_file,
         }
-        if self.port == 0 {
-            cx.problem(join(path, "port"), "must be 1..65535");
-        }
-        if self.client_id.trim().is_empty() {
-            cx.problem(join(path, "client_id"), "must be set");
-        }
+        .validate(path, cx);
         if self.topic.contains('+') || self.topic.contains('#') || self.topic.is_empty() {
             cx.problem(
                 join(path, "topic"),
@@ -129,18 +131,6 @@ impl Validate for CityMqttConfig {
         if self.retry_max < self.retry {
             cx.problem(join(path, "retry_max"), "must be at least retry");
         }
-        if !self.keep_alive.is_zero() && self.keep_alive < Duration::from_secs(1) {
-            cx.problem(join(path, "keep_alive"), "must be 0 (off) or at least 1s");
-        }
-        if (self.password.is_some() || self.password_file.is_some()) && self.username.is_none() {
-            cx.problem(join(path, "username"), "a password needs a username");
-        }
-        SecretSource {
-            key: "password",
-            value: &self.password,
-            file: &self.password_file,
-        }
-        .resolve(path, cx);
         if self.tls {
             // Reads and parses the PEM files; problems name `<path>.ca_file` etc.
             self.tls_config().validate(path, cx);

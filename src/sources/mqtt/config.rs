@@ -167,9 +167,22 @@ impl MqttConfig {
     }
 }
 
-impl Validate for MqttConfig {
-    fn validate(&self, path: &str, cx: &mut Check) {
-        let _ = self.base_dir.set(cx.base_dir().to_path_buf());
+/// The connection keys every MQTT client config has (the source and the
+/// city northbound), checked the same way.
+pub struct Connection<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub client_id: &'a str,
+    /// Appended to "must be set" for an empty client id.
+    pub client_id_hint: &'a str,
+    pub keep_alive: Duration,
+    pub username: &'a Option<String>,
+    pub password: &'a Option<Secret>,
+    pub password_file: &'a Option<PathBuf>,
+}
+
+impl Connection<'_> {
+    pub fn validate(&self, path: &str, cx: &mut Check) {
         if self.host.trim().is_empty() {
             cx.problem(join(path, "host"), "must be set");
         }
@@ -179,23 +192,38 @@ impl Validate for MqttConfig {
         if self.client_id.trim().is_empty() {
             cx.problem(
                 join(path, "client_id"),
-                "must be set: a fixed id keeps the broker session across restarts",
+                format!("must be set{}", self.client_id_hint),
             );
         }
         if !self.keep_alive.is_zero() && self.keep_alive < Duration::from_secs(1) {
             cx.problem(join(path, "keep_alive"), "must be 0 (off) or at least 1s");
         }
-        if self.password.is_some() && self.username.is_none()
-            || self.password_file.is_some() && self.username.is_none()
-        {
+        if (self.password.is_some() || self.password_file.is_some()) && self.username.is_none() {
             cx.problem(join(path, "username"), "a password needs a username");
         }
         SecretSource {
             key: "password",
-            value: &self.password,
-            file: &self.password_file,
+            value: self.password,
+            file: self.password_file,
         }
         .resolve(path, cx);
+    }
+}
+
+impl Validate for MqttConfig {
+    fn validate(&self, path: &str, cx: &mut Check) {
+        let _ = self.base_dir.set(cx.base_dir().to_path_buf());
+        Connection {
+            host: &self.host,
+            port: self.port,
+            client_id: &self.client_id,
+            client_id_hint: ": a fixed id keeps the broker session across restarts",
+            keep_alive: self.keep_alive,
+            username: &self.username,
+            password: &self.password,
+            password_file: &self.password_file,
+        }
+        .validate(path, cx);
         if let Some(t) = &self.tls {
             t.validate(&join(path, "tls"), cx);
         }
