@@ -194,16 +194,8 @@ async fn many_batches_travel_over_one_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_loses_nothing() {
-    let port = free_port();
-    let store = tempfile::tempdir().unwrap();
-    // Mosquitto started as root drops to the `mosquitto` user before it
-    // writes its database: the store must be writable for that user.
-    std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let conf = format!(
-        "persistence true\npersistence_location {}/\nmax_queued_messages 0\n",
-        store.path().display()
-    );
-    let mut broker = Mosquitto::start_in(tempfile::tempdir().unwrap(), port, &conf);
+    let broker = Mosquitto::start_persistent("max_queued_messages 0\n");
+    let port = broker.port();
     // A persistent session: what the broker acknowledged is queued for it
     // and survives the (clean) restart.
     let sub = Subscriber::start(port, "sub-restart", true, None).await;
@@ -219,18 +211,11 @@ async fn a_broker_restart_mid_stream_loses_nothing() {
     while sub.count() < 20 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let pid = broker.proc.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let _ = broker.proc.child.wait();
-    drop(broker);
+    let stopped = broker.stop();
     for b in 10..20 {
         sink.write(b * 20..(b + 1) * 20);
     }
-    let broker = Mosquitto::start_in(tempfile::tempdir().unwrap(), port, &conf);
+    let broker = stopped.start();
     sub.wait_for(400).await;
     assert!(
         broker_connects(&broker, "gg-city-restart") >= 1,

@@ -100,16 +100,8 @@ fn store_outage_under_load_loses_nothing_and_backlog_drains() {
 fn broker_restart_with_persistence_under_load_loses_nothing() {
     let n = env_count("FAULTS_MESSAGES", 20_000);
     let dir = tempfile::tempdir().unwrap();
-    let bdir = tempfile::tempdir().unwrap();
-    // Mosquitto drops to the `mosquitto` user before writing its database.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(bdir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let conf = format!(
-        "{BROKER}persistence true\npersistence_location {}/\nautosave_interval 1\n",
-        bdir.path().display()
-    );
-    let port = free_port();
-    let mut broker = Mosquitto::start_in(bdir, port, &conf);
+    let broker = Mosquitto::start_persistent(&format!("{BROKER}autosave_interval 1\n"));
+    let port = broker.port();
     let vm = Victoria::start();
     let http_port = free_port();
     let cfg = write_config(dir.path(), port, http_port, &vm, "", "");
@@ -118,11 +110,7 @@ fn broker_restart_with_persistence_under_load_loses_nothing() {
     let half = n / 2;
     publish(port, LP_TOPIC, messages(0..half));
     // Restart while greengate is still working through the first half.
-    signal("TERM", broker.proc.child.id());
-    let _ = broker.proc.child.wait();
-    let bdir = std::mem::replace(&mut broker.proc.dir, tempfile::tempdir().unwrap());
-    drop(broker);
-    let broker = Mosquitto::start_in(bdir, port, &conf);
+    let broker = broker.stop().start();
     publish(broker.port(), LP_TOPIC, messages(half..n));
 
     let s = wait_for_distinct(&vm, "fault_seq", n, LONG);

@@ -315,17 +315,8 @@ async fn subscriptions_come_back_after_a_broker_restart_that_lost_the_session() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_and_its_queue_survive_a_persistent_broker_restart() {
-    let port = free_port();
-    let store = tempfile::tempdir().unwrap();
-    // Mosquitto started as root drops to the `mosquitto` user before it
-    // writes its database: the store must be writable for that user.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let conf = format!(
-        "persistence true\npersistence_location {}/\n",
-        store.path().display()
-    );
-    let mut broker = Mosquitto::start_in(tempfile::tempdir().unwrap(), port, &conf);
+    let broker = Mosquitto::start_persistent("");
+    let port = broker.port();
     let mut run = Running::start(config(port, "gg-persist"));
     let b = publish_until_received(&broker, &mut run, NOISE_TOPIC, &noise(70.0)).await;
     b.ack.unwrap().fire();
@@ -334,15 +325,7 @@ async fn the_session_and_its_queue_survive_a_persistent_broker_restart() {
     // Queued for the absent session, then a clean broker shutdown (SIGTERM
     // writes the persistence file) and restart.
     broker.publish(NOISE_TOPIC, &noise(71.0), 1);
-    let pid = broker.proc.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let _ = broker.proc.child.wait();
-    drop(broker);
-    let _broker = Mosquitto::start_in(tempfile::tempdir().unwrap(), port, &conf);
+    let _broker = broker.stop().start();
 
     let mut run = Running::start(config(port, "gg-persist"));
     let b = run.next().await;

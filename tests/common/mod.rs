@@ -162,6 +162,21 @@ pub fn enc(s: &str) -> String {
 /// A real Mosquitto broker on a free port.
 pub struct Mosquitto {
     pub proc: Proc,
+    extra_conf: String,
+}
+
+/// A Mosquitto stopped cleanly by [`Mosquitto::stop`]: its directory (with
+/// the persistence file), port and config, ready to start again.
+pub struct StoppedMosquitto {
+    dir: tempfile::TempDir,
+    port: u16,
+    extra_conf: String,
+}
+
+impl StoppedMosquitto {
+    pub fn start(self) -> Mosquitto {
+        Mosquitto::start_in(self.dir, self.port, &self.extra_conf)
+    }
 }
 
 impl Mosquitto {
@@ -190,7 +205,40 @@ impl Mosquitto {
         );
         let mut proc = Proc { child, dir, port };
         wait_until("mosquitto", &mut proc, Duration::from_secs(20), tcp_open);
-        Mosquitto { proc }
+        Mosquitto {
+            proc,
+            extra_conf: extra_conf.to_string(),
+        }
+    }
+
+    /// Starts with persistence in its own directory, for restart tests. The
+    /// directory is world-writable: Mosquitto started as root drops to the
+    /// `mosquitto` user before it writes its database.
+    pub fn start_persistent(extra_conf: &str) -> Mosquitto {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        let conf = format!(
+            "persistence true\npersistence_location {}/\n{extra_conf}",
+            dir.path().display()
+        );
+        Self::start_in(dir, free_port(), &conf)
+    }
+
+    /// A clean shutdown (SIGTERM writes the persistence file) that keeps the
+    /// directory and port for [`StoppedMosquitto::start`].
+    pub fn stop(mut self) -> StoppedMosquitto {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.proc.child.id().to_string()])
+            .status();
+        let _ = self.proc.child.wait();
+        let dir = std::mem::replace(&mut self.proc.dir, tempfile::tempdir().expect("tempdir"));
+        StoppedMosquitto {
+            dir,
+            port: self.port(),
+            extra_conf: std::mem::take(&mut self.extra_conf),
+        }
     }
 
     pub fn port(&self) -> u16 {
