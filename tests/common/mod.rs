@@ -12,6 +12,7 @@
 
 pub mod daemon;
 pub mod pki;
+pub mod publish;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -107,13 +107,8 @@ pub fn lp_message(i: usize) -> String {
     format!("fault seq={i}i {}", (BASE_MS + i as i64) * 1_000_000)
 }
 
-/// A real QoS 1 publisher (a rumqttc client on its own thread) that sends
-/// each message once and finishes when the broker has acknowledged every
-/// one. A connection failure is an error, never silent loss.
-///
-/// Not `mosquitto_pub -l`: the 2.0.11 in Debian exits 0 at the end of its
-/// input while most queued messages were never sent (100,000 lines, 34,545
-/// reached the broker; the broker logs "disconnected due to out of memory").
+/// A real QoS 1 publisher on its own thread (`tests/common/publish.rs`):
+/// finishes when the broker has acknowledged every message.
 pub struct Publisher {
     handle: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
@@ -126,7 +121,9 @@ impl Publisher {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?
-                .block_on(publish_all(port, topic, messages))
+                .block_on(crate::common::publish::publish_all(
+                    port, topic, messages, 100,
+                ))
         });
         Publisher {
             handle: Some(handle),
@@ -145,54 +142,6 @@ impl Publisher {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => panic!("publisher failed: {e}"),
                 Err(_) => panic!("publisher thread panicked"),
-            }
-        }
-    }
-}
-
-async fn publish_all(port: u16, topic: String, messages: Vec<String>) -> Result<(), String> {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut opts = MqttOptions::new(
-        format!("faults-pub-{}-{id}", std::process::id()),
-        "127.0.0.1",
-        port,
-    );
-    opts.set_inflight(100)
-        .set_keep_alive(Duration::from_secs(30))
-        .set_max_packet_size(64 << 20, 64 << 20);
-    let n = messages.len();
-    if n == 0 {
-        return Ok(());
-    }
-    let (client, mut eventloop) = AsyncClient::new(opts, 1000);
-    let publisher = client.clone();
-    let sender = tokio::spawn(async move {
-        for m in messages {
-            let r = publisher.publish(topic.as_str(), QoS::AtLeastOnce, false, m.into_bytes());
-            if r.await.is_err() {
-                return;
-            }
-        }
-    });
-    let mut acked = 0;
-    loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::PubAck(_))) => {
-                acked += 1;
-                // Disconnect only once the broker has every message.
-                if acked == n && client.try_disconnect().is_err() {
-                    return Err("disconnect could not be queued".into());
-                }
-            }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => return Ok(()),
-            Ok(_) => {}
-            Err(e) => {
-                sender.abort();
-                return Err(format!(
-                    "connection failed after {acked} of {n} acknowledged: {e}"
-                ));
             }
         }
     }
