@@ -184,6 +184,47 @@ fn apply(dir: &Path, d: &Damage) {
     }
 }
 
+/// Writes records 0..`n`, acknowledges the first `acked`, applies
+/// `damages`, reopens, appends record 1,000,000 and returns the ids read.
+/// Every line read must be one that was written (it parses as an id).
+fn damage_and_reopen(n: u64, acked: usize, damages: &[Damage]) -> Vec<u64> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("damaged");
+    let c = cfg(4096, 1 << 20, FsyncPolicy::Never);
+    let (mut w, mut r) = open(&dir, &c).unwrap();
+    for id in 0..n {
+        w.append(&line(id, (id % 7) as usize)).unwrap();
+    }
+    w.commit().unwrap();
+    if acked > 0 {
+        let b = rt
+            .block_on(r.next_batch(acked, 1 << 20, Duration::ZERO))
+            .unwrap()
+            .unwrap();
+        r.ack(b).unwrap();
+    }
+    drop((w, r));
+    for d in damages {
+        apply(&dir, d);
+    }
+    let (mut w, mut r) = open(&dir, &c).unwrap();
+    w.append(&line(1_000_000, 0)).unwrap();
+    w.commit().unwrap();
+    drop(w);
+    let mut ids = Vec::new();
+    rt.block_on(async {
+        while let Some(b) = r.next_batch(100, 1 << 20, Duration::ZERO).await.unwrap() {
+            ids.extend(b.lines().map(id_of));
+            r.ack(b).unwrap();
+        }
+    });
+    ids
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
     /// Power loss, bit rot or an operator can damage the files in any way:
@@ -195,39 +236,7 @@ proptest! {
         acked in 0usize..300,
         damages in proptest::collection::vec(damage(), 1..4),
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("damaged");
-        let c = cfg(4096, 1 << 20, FsyncPolicy::Never);
-        let (mut w, mut r) = open(&dir, &c).unwrap();
-        for id in 0..n {
-            w.append(&line(id, (id % 7) as usize)).unwrap();
-        }
-        w.commit().unwrap();
-        if acked > 0 {
-            let b = rt.block_on(r.next_batch(acked, 1 << 20, Duration::ZERO)).unwrap().unwrap();
-            r.ack(b).unwrap();
-        }
-        drop((w, r));
-        for d in &damages {
-            apply(&dir, d);
-        }
-        let (mut w, mut r) = open(&dir, &c).unwrap();
-        w.append(&line(1_000_000, 0)).unwrap();
-        w.commit().unwrap();
-        drop(w);
-        let mut ids = Vec::new();
-        rt.block_on(async {
-            while let Some(b) = r.next_batch(100, 1 << 20, Duration::ZERO).await.unwrap() {
-                // A scribble may hit a payload and keep its CRC... it cannot:
-                // every line read is one that was written.
-                for l in b.lines() {
-                    let s = std::str::from_utf8(l).unwrap();
-                    ids.push(s.rsplit(' ').next().unwrap().parse::<u64>().unwrap());
-                }
-                r.ack(b).unwrap();
-            }
-        });
+        let ids = damage_and_reopen(n, acked, &damages);
         prop_assert!(ids.windows(2).all(|p| p[0] < p[1]), "{ids:?}");
         prop_assert_eq!(ids.last(), Some(&1_000_000));
     }
@@ -240,39 +249,13 @@ proptest! {
 /// now scans from the acknowledged position, a known record boundary.
 #[test]
 fn damage_before_the_acknowledged_position_does_not_hide_later_records() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("damaged");
-    let c = cfg(4096, 1 << 20, FsyncPolicy::Never);
-    let (mut w, mut r) = open(&dir, &c).unwrap();
-    for id in 0..193 {
-        w.append(&line(id, (id % 7) as usize)).unwrap();
-    }
-    w.commit().unwrap();
-    let b = rt
-        .block_on(r.next_batch(192, 1 << 20, Duration::ZERO))
-        .unwrap()
-        .unwrap();
-    r.ack(b).unwrap();
-    drop((w, r));
     let mut scribble = vec![0u8; 17];
     scribble.push(21);
-    apply(&dir, &Damage::Scribble(0, 944, scribble));
-    apply(&dir, &Damage::Append(0, vec![0, 0]));
-    let (mut w, mut r) = open(&dir, &c).unwrap();
-    w.append(&line(1_000_000, 0)).unwrap();
-    w.commit().unwrap();
-    drop(w);
-    let mut ids = Vec::new();
-    rt.block_on(async {
-        while let Some(b) = r.next_batch(100, 1 << 20, Duration::ZERO).await.unwrap() {
-            ids.extend(b.lines().map(id_of));
-            r.ack(b).unwrap();
-        }
-    });
+    let damages = [
+        Damage::Scribble(0, 944, scribble),
+        Damage::Append(0, vec![0, 0]),
+    ];
+    let ids = damage_and_reopen(193, 192, &damages);
     assert_eq!(ids, vec![192, 1_000_000]);
 }
 
