@@ -62,6 +62,11 @@ pub struct OutboxConfig {
     /// [`MIN_RAW_MODBUS_BYTES`]. `0`: no such outbox, raw Modbus readings
     /// share the main outbox and its back-pressure. See [`Self::raw_modbus`].
     pub modbus_max_bytes: Option<u64>,
+    /// Never fill the last this-many percent of the outbox's filesystem:
+    /// below it `append` answers `Full` (back-pressure, acknowledgements
+    /// withheld) as if `max_bytes` were reached, so a disk shared with logs
+    /// or the OS is never filled by the outbox. 0 to 50; 0 turns it off.
+    pub min_free_percent: u8,
 }
 
 impl Default for OutboxConfig {
@@ -73,6 +78,7 @@ impl Default for OutboxConfig {
             fsync: FsyncPolicy::Interval,
             fsync_interval: Duration::from_secs(1),
             modbus_max_bytes: None,
+            min_free_percent: 5,
         }
     }
 }
@@ -107,6 +113,12 @@ impl OutboxConfig {
 
 impl Validate for OutboxConfig {
     fn validate(&self, path: &str, cx: &mut Check) {
+        if self.min_free_percent > 50 {
+            cx.problem(
+                format!("{path}.min_free_percent"),
+                format!("must be 0 to 50, got {}", self.min_free_percent),
+            );
+        }
         if self.dir.as_os_str().is_empty() {
             cx.problem(format!("{path}.dir"), "must not be empty");
         }

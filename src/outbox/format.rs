@@ -1,9 +1,9 @@
 //! The on-disk format (described in the module doc of `outbox`): segment
-//! names and headers, record headers, the ack file, and the open-time scan
+//! names and headers, record headers, and the open-time scan
 //! of the last segment. Pure functions over bytes where possible.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
+use std::fs::{self, File};
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// `b"GGOUTBX1"` + created_unix_ms (u64 LE).
@@ -11,11 +11,6 @@ pub const SEGMENT_MAGIC: &[u8; 8] = b"GGOUTBX1";
 pub const SEGMENT_HEADER: u64 = 16;
 /// length (u32 LE) + CRC32 of the payload (u32 LE).
 pub const RECORD_HEADER: u64 = 8;
-/// `b"GGACK001"` + segment (u64 LE) + offset (u64 LE) + CRC32 of the 24 bytes before.
-const ACK_MAGIC: &[u8; 8] = b"GGACK001";
-const ACK_LEN: usize = 28;
-pub const ACK_FILE: &str = "ack";
-pub const ACK_TMP: &str = "ack.tmp";
 pub const QUARANTINE_DIR: &str = "quarantine";
 
 /// A place in the outbox: a segment id and a byte offset in that segment.
@@ -94,63 +89,6 @@ pub fn parse_record_header(h: &[u8]) -> (u64, u32) {
     (u64::from(len), crc)
 }
 
-pub fn encode_ack(pos: Position) -> [u8; ACK_LEN] {
-    let mut b = [0u8; ACK_LEN];
-    b[..8].copy_from_slice(ACK_MAGIC);
-    b[8..16].copy_from_slice(&pos.segment.to_le_bytes());
-    b[16..24].copy_from_slice(&pos.offset.to_le_bytes());
-    let crc = crc32fast::hash(&b[..24]);
-    b[24..].copy_from_slice(&crc.to_le_bytes());
-    b
-}
-
-pub fn decode_ack(b: &[u8]) -> Option<Position> {
-    if b.len() != ACK_LEN || &b[..8] != ACK_MAGIC {
-        return None;
-    }
-    let crc = u32::from_le_bytes(b[24..28].try_into().ok()?);
-    if crc32fast::hash(&b[..24]) != crc {
-        return None;
-    }
-    Some(Position {
-        segment: u64::from_le_bytes(b[8..16].try_into().ok()?),
-        offset: u64::from_le_bytes(b[16..24].try_into().ok()?),
-    })
-}
-
-/// Reads the ack file: `Ok(None)` when there is none, `Err` text when it is
-/// unreadable or corrupt.
-pub fn read_ack(dir: &Path) -> Result<Option<Position>, String> {
-    match fs::read(dir.join(ACK_FILE)) {
-        Ok(b) => decode_ack(&b)
-            .map(Some)
-            .ok_or_else(|| "the ack file is corrupt".to_string()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Replaces the ack file atomically: write `ack.tmp`, fsync it, rename it
-/// over `ack`, fsync the directory (the two fsyncs only when `sync`).
-pub fn write_ack(dir: &Path, pos: Position, sync: bool) -> io::Result<()> {
-    let tmp = dir.join(ACK_TMP);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)?;
-    f.write_all(&encode_ack(pos))?;
-    if sync {
-        f.sync_data()?;
-    }
-    drop(f);
-    fs::rename(&tmp, dir.join(ACK_FILE))?;
-    if sync {
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -211,19 +149,6 @@ mod tests {
         assert_eq!(parse_segment_name("ack"), None);
         assert_eq!(parse_segment_name("0001.seg"), None);
         assert_eq!(parse_segment_name("0000000000000000000x.seg"), None);
-    }
-
-    #[test]
-    fn ack_round_trips_and_rejects_any_flipped_bit() {
-        let p = Position {
-            segment: 7,
-            offset: 123_456,
-        };
-        let mut b = encode_ack(p);
-        assert_eq!(decode_ack(&b), Some(p));
-        b[10] ^= 1;
-        assert_eq!(decode_ack(&b), None);
-        assert_eq!(decode_ack(&b[..10]), None);
     }
 
     #[test]

@@ -107,7 +107,9 @@
 //! 256 KiB per read). The writer wakes the reader on commit; the reader wakes
 //! a writer blocked in [`OutboxWriter::wait_for_space`] when it frees space.
 
+mod ackfile;
 pub mod config;
+mod files;
 mod format;
 mod open;
 mod reader;
@@ -116,6 +118,7 @@ mod stats;
 mod writer;
 
 pub use config::{FsyncPolicy, OutboxConfig};
+pub use files::{FileLayer, RealFiles};
 pub use open::open;
 pub use reader::OutboxReader;
 pub use stats::OutboxStats;

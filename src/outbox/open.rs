@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::warn;
 
+use super::ackfile::{AckFile, ACK_FILE};
+use super::files::{RealFiles, SegFile};
 use super::format::{self, Position, RECORD_HEADER, SEGMENT_HEADER};
 use super::reader::OutboxReader;
 use super::stats::Shared;
-use super::writer::{create_segment, OutboxWriter};
+use super::writer::{create_segment, OutboxWriter, Space, WRITE_BUFFER};
 use super::{io_err, FsyncPolicy, OutboxConfig, OutboxError};
 
 /// A segment that passed the header check: id, length, creation time.
@@ -43,8 +45,8 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
         true,
     ));
 
-    let _ = fs::remove_file(dir.join(format::ACK_TMP));
-    let ack = match format::read_ack(dir) {
+    let (ack_file, found) = AckFile::open(dir, sync).map_err(io_err(&dir.join(ACK_FILE)))?;
+    let ack = match found {
         Ok(a) => a,
         Err(e) => {
             warn!(outbox = %name, error = %e, "Outbox ack file unreadable; reading every segment again.");
@@ -65,22 +67,35 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
             }
             continue;
         }
-        let mut f = File::open(&path).map_err(io_err(&path))?;
-        let len = f.metadata().map_err(io_err(&path))?.len();
-        let mut h = [0u8; SEGMENT_HEADER as usize];
-        let created = if len >= SEGMENT_HEADER {
-            f.read_exact(&mut h).map_err(io_err(&path))?;
-            format::parse_segment_header(&h)
-        } else {
-            None
-        };
-        match created {
-            Some(created) => segs.push(Seg { id, len, created }),
-            None if len < SEGMENT_HEADER && Some(id) == last_id => {
+        let header = (|| {
+            let mut f = File::open(&path)?;
+            let len = f.metadata()?.len();
+            let mut h = [0u8; SEGMENT_HEADER as usize];
+            if len < SEGMENT_HEADER {
+                return Ok((len, None));
+            }
+            f.read_exact(&mut h)?;
+            Ok::<_, io::Error>((len, format::parse_segment_header(&h)))
+        })();
+        match header {
+            Ok((len, Some(created))) => segs.push(Seg { id, len, created }),
+            Ok((len, None)) if len < SEGMENT_HEADER && Some(id) == last_id => {
                 // Created just before a crash: nothing in it.
                 fs::remove_file(&path).map_err(io_err(&path))?;
             }
-            None => quarantine_segment(dir, &shared, id)?,
+            Ok(_) => quarantine_segment(dir, &shared, id, "segment header corrupt", max_record),
+            // Unreadable (EIO, EACCES): out of the way, so that a bad file
+            // costs only itself instead of failing every start.
+            Err(e) => quarantine_segment(dir, &shared, id, &e.to_string(), max_record),
+        }
+    }
+    // Ids are consecutive from the ack's segment on. The reader counts the
+    // gaps it jumps; the one before the first segment it never sees.
+    if let (Some(a), Some(first)) = (ack, segs.first()) {
+        if first.id > a.segment + 1 {
+            let n = first.id - a.segment - 1;
+            warn!(outbox = %name, from = a.segment + 1, to = first.id - 1, segments = n, "Outbox segments missing; their records are lost.");
+            shared.m.missing.add(n);
         }
     }
 
@@ -172,7 +187,8 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
     shared.oldest_created_ms.store(created, Ordering::Relaxed);
     shared.refresh_gauges();
 
-    let writer = OutboxWriter {
+    let layer: Arc<dyn super::FileLayer> = Arc::new(RealFiles);
+    let mut writer = OutboxWriter {
         shared: shared.clone(),
         dir: dir.to_path_buf(),
         policy: cfg.fsync,
@@ -180,7 +196,16 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
         segment_bytes,
         max_record,
         seg: wid,
-        file: Some(BufWriter::with_capacity(64 * 1024, file)),
+        file: Some(BufWriter::with_capacity(
+            WRITE_BUFFER,
+            SegFile {
+                file,
+                layer: layer.clone(),
+            },
+        )),
+        layer,
+        pending_bytes: 0,
+        space: Space::new(cfg.min_free_percent),
         len: wlen,
         flushed_len: wlen,
         committed,
@@ -188,6 +213,8 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
         unsynced: false,
         last_sync: Instant::now(),
     };
+    writer.probe_space();
+    check_room(&writer, cfg, total);
     let reader = OutboxReader {
         shared,
         dir: dir.to_path_buf(),
@@ -204,18 +231,46 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
         early: BTreeMap::new(),
         finished: VecDeque::new(),
         spare: Vec::new(),
+        ack_file,
     };
     Ok((writer, reader))
 }
 
-/// Moves a file that is not a segment (bad header) out of the way.
-fn quarantine_segment(dir: &Path, shared: &Shared, id: u64) -> Result<(), OutboxError> {
+/// Moves a segment that cannot be read as one (bad header, unreadable) out
+/// of the way; if even that fails it is left and skipped. Never fails the
+/// open: a restart loop over one bad file would stop all ingestion.
+fn quarantine_segment(dir: &Path, shared: &Shared, id: u64, why: &str, max_record: u64) {
     let qdir = dir.join(format::QUARANTINE_DIR);
-    fs::create_dir_all(&qdir).map_err(io_err(&qdir))?;
     let from = format::segment_path(dir, id);
+    // The records it held, as far as their framing can be followed (at
+    // least one: an unreadable file stands for something).
+    let records = File::open(&from)
+        .and_then(|f| {
+            let len = f.metadata()?.len();
+            format::scan_framing(f, len, max_record)
+        })
+        .map_or(1, |(_, n)| n.max(1));
     let to = qdir.join(format!("{}.bad", format::segment_name(id)));
-    fs::rename(&from, &to).map_err(io_err(&from))?;
-    warn!(outbox = %shared.name, segment = id, to = %to.display(), "Outbox segment header corrupt; segment quarantined.");
-    shared.m.corrupt.inc();
-    Ok(())
+    match fs::create_dir_all(&qdir).and_then(|()| fs::rename(&from, &to)) {
+        Ok(()) => {
+            warn!(outbox = %shared.name, segment = id, reason = why, to = %to.display(), "Outbox segment unusable; quarantined.")
+        }
+        Err(e) => {
+            warn!(outbox = %shared.name, segment = id, reason = why, error = %e, "Outbox segment unusable; skipped (could not move it to quarantine).")
+        }
+    }
+    shared.m.corrupt_segments.inc();
+    shared.m.corrupt.add(records);
+}
+
+/// Warns at start when `max_bytes` cannot fit in what the filesystem has
+/// left above its reserve (the outbox would hit the reserve first).
+fn check_room(w: &OutboxWriter, cfg: &OutboxConfig, used: u64) {
+    if let Ok((avail, total)) = super::files::space(&w.dir) {
+        let reserve = total / 100 * u64::from(cfg.min_free_percent);
+        let room = (avail + used).saturating_sub(reserve);
+        if cfg.max_bytes > room {
+            warn!(outbox = %w.shared.name, max_bytes = cfg.max_bytes, room, "outbox.max_bytes is more than the filesystem has room for; the free-space reserve (outbox.min_free_percent) will stop appends first.");
+        }
+    }
 }

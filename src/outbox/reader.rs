@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::warn;
 
+use super::ackfile::{AckFile, ACK_FILE};
 use super::format::{self, Position};
 use super::stats::{now_ms, OutboxStats, Shared};
 use super::{io_err, Batch, OutboxError};
@@ -46,6 +47,8 @@ pub struct OutboxReader {
     pub(super) finished: VecDeque<(u64, u64, u64)>,
     /// A returned batch buffer, reused for the next batch.
     pub(super) spare: Vec<u8>,
+    /// The reader's progress on disk, written in place.
+    pub(super) ack_file: AckFile,
 }
 
 impl OutboxReader {
@@ -171,9 +174,10 @@ impl OutboxReader {
         }
     }
 
-    fn persist_ack(&self) -> Result<(), OutboxError> {
-        format::write_ack(&self.dir, self.acked, self.sync)
-            .map_err(io_err(&self.dir.join(format::ACK_FILE)))
+    fn persist_ack(&mut self) -> Result<(), OutboxError> {
+        self.ack_file
+            .write(self.acked, self.sync)
+            .map_err(io_err(&self.dir.join(ACK_FILE)))
     }
 
     /// Deletes the finished segments the ack has passed.

@@ -90,7 +90,10 @@ impl OutboxReader {
             let i = (off - self.chunk_off) as usize;
             let (len, crc) = format::parse_record_header(&self.chunk[i..i + 8]);
             if len == 0 || len > self.max_record || off + RECORD_HEADER + len > limit {
-                self.quarantine(off, limit, "broken record framing");
+                // Damage costs only itself: the records after it are found
+                // again by their checksums.
+                let next = self.resync(off + 1, limit)?;
+                self.quarantine(off, next, "broken record framing");
                 continue;
             }
             if b.lines > 0 && b.data.len() as u64 + len + 1 > max_bytes as u64 {
@@ -196,6 +199,18 @@ impl OutboxReader {
                     .find(|&id| id > from && id <= committed.segment)
             })
         };
+        if let Some(id) = next.filter(|&id| id > from + 1) {
+            let gap: Vec<u64> = {
+                let mut s = self.shared.lock();
+                let gap = (from + 1..id).filter(|g| !s.dropped.contains(g)).collect();
+                s.dropped.retain(|d| *d >= id);
+                gap
+            };
+            if !gap.is_empty() {
+                warn!(outbox = %self.shared.name, from = from + 1, to = id - 1, segments = gap.len(), "Outbox segments missing; skipped, their records are lost.");
+                self.shared.m.missing.add(gap.len() as u64);
+            }
+        }
         self.pos = match next {
             Some(id) => Position::start_of(id),
             // Even the committed segment is gone: nothing left to read.
@@ -228,6 +243,30 @@ impl OutboxReader {
         self.chunk_seg = c.id;
         self.chunk_off = off;
         Ok(true)
+    }
+
+    /// The first offset in `[from, limit)` where a whole record with a
+    /// matching checksum starts, or `limit`. A false match needs a plausible
+    /// length and a CRC-32 collision at once.
+    fn resync(&mut self, from: u64, limit: u64) -> Result<u64, OutboxError> {
+        let mut p = from;
+        while p + RECORD_HEADER < limit {
+            if !self.ensure(p, RECORD_HEADER, limit)? {
+                break;
+            }
+            let i = (p - self.chunk_off) as usize;
+            let (len, crc) = format::parse_record_header(&self.chunk[i..i + 8]);
+            if len > 0 && len <= self.max_record && p + RECORD_HEADER + len <= limit {
+                if self.ensure(p, RECORD_HEADER + len, limit)? {
+                    let i = (p - self.chunk_off) as usize + RECORD_HEADER as usize;
+                    if crc32fast::hash(&self.chunk[i..i + len as usize]) == crc {
+                        return Ok(p);
+                    }
+                }
+            }
+            p += 1;
+        }
+        Ok(limit)
     }
 
     /// Copies `[from, to)` of the current segment to `quarantine/`, counts

@@ -29,6 +29,9 @@ pub(super) struct Metrics {
     pub appended: Counter,
     pub acked: Counter,
     pub corrupt: Counter,
+    pub corrupt_segments: Counter,
+    pub write_errors: Counter,
+    pub fs_available: Gauge,
     pub torn: Counter,
     pub missing: Counter,
     pub dropped: Counter,
@@ -56,7 +59,22 @@ impl Metrics {
             ),
             corrupt: metrics::counter(
                 "outbox_records_corrupt_total",
-                "Corrupt records (or corrupt segment regions) quarantined.",
+                "Corrupt records quarantined (a region with broken framing counts its records, at least one).",
+                l,
+            ),
+            corrupt_segments: metrics::counter(
+                "outbox_segments_quarantined_total",
+                "Whole segments moved to quarantine on open (bad header, unreadable).",
+                l,
+            ),
+            write_errors: metrics::counter(
+                "outbox_write_errors_total",
+                "Failed segment writes, flushes or fsyncs (each rolled back its uncommitted group).",
+                l,
+            ),
+            fs_available: metrics::gauge(
+                "outbox_fs_available_bytes",
+                "Free bytes of the outbox's filesystem at the last probe.",
                 l,
             ),
             torn: metrics::counter(

@@ -1,6 +1,14 @@
 //! The writing half: appends records to the last segment through one reused
 //! `BufWriter` (no allocation per record), rolls segments, commits per the
 //! fsync policy and publishes the committed position to the reader.
+//!
+//! A group is everything appended since the last successful commit. Any
+//! failed write, flush or fsync rolls the whole group back, on disk (the
+//! segments started since the commit are deleted, the committed one is cut
+//! back to the commit) and in memory, before the error is returned; so the
+//! caller, which has not acknowledged the group's sources, re-appends all of
+//! it or gives up, and memory and disk always agree on what is committed.
+//! If the rollback itself fails, every later call tries it again first.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -10,11 +18,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, warn};
 
+use super::files::{self, FileLayer, SegFile};
 use super::format::{self, Position, RECORD_HEADER, SEGMENT_HEADER};
 use super::stats::{now_ms, OutboxStats, Shared};
 use super::{io_err, FsyncPolicy, OutboxError};
 
-const WRITE_BUFFER: usize = 64 * 1024;
+pub(super) const WRITE_BUFFER: usize = 64 * 1024;
+/// How often free space is probed while there is plenty.
+const SPACE_PROBE: Duration = Duration::from_secs(1);
 
 /// Creates segment `id` with its header; on failure nothing is left behind.
 pub(super) fn create_segment(dir: &Path, id: u64, sync: bool) -> io::Result<(File, u64)> {
@@ -42,6 +53,27 @@ pub(super) fn create_segment(dir: &Path, id: u64, sync: bool) -> io::Result<(Fil
     }
 }
 
+/// Free-space accounting of the outbox's filesystem (`min_free_percent`).
+pub(super) struct Space {
+    pub min_free_percent: u8,
+    pub low: bool,
+    pub checked: Option<Instant>,
+    pub written: u64,
+    pub reserve: u64,
+}
+
+impl Space {
+    pub fn new(min_free_percent: u8) -> Self {
+        Space {
+            min_free_percent,
+            low: false,
+            checked: None,
+            written: 0,
+            reserve: 0,
+        }
+    }
+}
+
 /// The writing half: owned by the pipeline, used from one blocking thread.
 pub struct OutboxWriter {
     pub(super) shared: Arc<Shared>,
@@ -51,8 +83,12 @@ pub struct OutboxWriter {
     pub(super) segment_bytes: u64,
     pub(super) max_record: u64,
     pub(super) seg: u64,
-    /// `None` once an I/O error could not be repaired.
-    pub(super) file: Option<BufWriter<File>>,
+    /// `None` while a rollback is outstanding (it is retried first).
+    pub(super) file: Option<BufWriter<SegFile>>,
+    pub(super) layer: Arc<dyn FileLayer>,
+    /// Bytes (records and segment headers) added since the last commit.
+    pub(super) pending_bytes: u64,
+    pub(super) space: Space,
     /// Length of the segment, buffered bytes included.
     pub(super) len: u64,
     /// A record boundary known to be written (at the last flush).
@@ -67,6 +103,10 @@ pub struct OutboxWriter {
 impl OutboxWriter {
     /// Appends one record (one line, with or without trailing newline).
     /// Visible to the reader after the next [`commit`](Self::commit).
+    ///
+    /// `Err(Io)`: the whole group since the last commit was rolled back;
+    /// re-append it (see the module doc). `Full` and `InvalidRecord` leave
+    /// the group as it was.
     pub fn append(&mut self, line: &[u8]) -> Result<(), OutboxError> {
         let payload = line.strip_suffix(b"\n").unwrap_or(line);
         if payload.is_empty() {
@@ -88,12 +128,15 @@ impl OutboxWriter {
         let roll = self.len + need > self.segment_bytes;
         let want = need + if roll { SEGMENT_HEADER } else { 0 };
         let bytes = self.shared.bytes.load(Ordering::Relaxed);
-        if bytes + want > self.shared.max_bytes {
+        if bytes + want > self.shared.max_bytes || !self.space_ok(want) {
             self.shared.full.store(true, Ordering::Relaxed);
             return Err(OutboxError::Full {
                 bytes,
                 max_bytes: self.shared.max_bytes,
             });
+        }
+        if self.file.is_none() {
+            self.recover()?;
         }
         if roll {
             self.roll()?;
@@ -105,38 +148,53 @@ impl OutboxWriter {
             .write_all(&format::record_header(payload))
             .and_then(|()| file.write_all(payload));
         if let Err(e) = r {
-            return Err(self.repair(e));
+            return Err(self.rollback(e));
         }
         self.len += need;
         self.uncommitted += 1;
+        self.pending_bytes += need;
+        self.space.written += need;
         self.shared.bytes.fetch_add(need, Ordering::Relaxed);
         self.shared.full.store(false, Ordering::Relaxed);
         Ok(())
     }
 
     /// Makes every appended record durable per the fsync policy and visible
-    /// to the reader, and wakes the reader.
+    /// to the reader, and wakes the reader. `Err(Io)`: the group was rolled
+    /// back (see [`append`](Self::append)).
     pub fn commit(&mut self) -> Result<(), OutboxError> {
+        if self.file.is_none() {
+            // Nothing uncommitted survives a rollback: repairing is all.
+            return self.recover();
+        }
         let Some(file) = self.file.as_mut() else {
             return Err(self.broken());
         };
         if let Err(e) = file.flush() {
-            return Err(self.repair(e));
+            return Err(self.rollback(e));
         }
         self.flushed_len = self.len;
         if self.uncommitted > 0 {
             self.unsynced = true;
         }
-        match self.policy {
-            FsyncPolicy::Always if self.unsynced => self.sync()?,
-            FsyncPolicy::Always => {}
-            FsyncPolicy::Interval => self.sync_if_due()?,
-            FsyncPolicy::Never => self.unsynced = false,
+        let due = match self.policy {
+            FsyncPolicy::Always => self.unsynced,
+            FsyncPolicy::Interval => self.unsynced && self.last_sync.elapsed() >= self.interval,
+            FsyncPolicy::Never => {
+                self.unsynced = false;
+                false
+            }
+        };
+        if due {
+            if let Err(e) = self.sync() {
+                return Err(self.rollback(e));
+            }
         }
         self.committed = Position {
             segment: self.seg,
             offset: self.len,
         };
+        self.pending_bytes = 0;
         let added = std::mem::take(&mut self.uncommitted);
         {
             let mut s = self.shared.lock();
@@ -155,10 +213,19 @@ impl OutboxWriter {
 
     /// With `fsync = "interval"`: fsyncs committed data if the interval has
     /// passed since the last fsync. Call it when idle so the last commit does
-    /// not stay un-synced until the next one.
+    /// not stay un-synced until the next one. On failure the data stays
+    /// marked un-synced and the next call tries again (with this policy the
+    /// sources of those commits were acknowledged before the fsync: the
+    /// documented risk of `interval`).
     pub fn sync_if_due(&mut self) -> Result<(), OutboxError> {
-        if self.unsynced && self.last_sync.elapsed() >= self.interval {
-            self.sync()?;
+        if self.uncommitted == 0
+            && self.file.is_some()
+            && self.unsynced
+            && self.last_sync.elapsed() >= self.interval
+        {
+            if let Err(e) = self.sync() {
+                return Err(io_err(&format::segment_path(&self.dir, self.seg))(e));
+            }
         }
         Ok(())
     }
@@ -187,8 +254,9 @@ impl OutboxWriter {
     /// and written are left). For an outbox that holds only data that may be
     /// lost under pressure (raw Modbus readings): when `append` returns
     /// `Full` and waiting is not wanted, drop and retry. Counted in
-    /// `outbox_records_dropped_total`.
+    /// `outbox_records_dropped_total`. Commits first.
     pub fn drop_oldest(&mut self) -> Result<u64, OutboxError> {
+        self.commit()?;
         let ids = format::list_segments(&self.dir).map_err(io_err(&self.dir))?;
         let mut s = self.shared.lock();
         let Some(id) = ids.into_iter().find(|&id| id > s.reading && id < self.seg) else {
@@ -214,79 +282,171 @@ impl OutboxWriter {
         self.shared.full.load(Ordering::Relaxed)
     }
 
+    /// True while the filesystem is below `min_free_percent`.
+    pub fn is_low_on_space(&self) -> bool {
+        self.space.low
+    }
+
     /// A read-only view for readiness and metrics.
     pub fn stats(&self) -> OutboxStats {
         OutboxStats(self.shared.clone())
     }
 
-    fn sync(&mut self) -> Result<(), OutboxError> {
-        let path = format::segment_path(&self.dir, self.seg);
-        let Some(file) = self.file.as_mut() else {
-            return Err(self.broken());
-        };
-        if let Err(e) = file.get_ref().sync_data() {
-            // After a failed fsync the kernel may have dropped the dirty pages:
-            // nothing written since can be trusted. Stop; a restart recovers.
-            error!(outbox = %self.shared.name, error = %e, "Outbox fsync failed; writer stopped.");
-            self.file = None;
-            return Err(io_err(&path)(e));
+    /// Sends every later segment write and fsync through `layer`: the seam
+    /// for fault-injection tests (`ENOSPC`, `EIO`, a failing fsync).
+    pub fn set_file_layer(&mut self, layer: Arc<dyn FileLayer>) {
+        self.layer = layer.clone();
+        if let Some(f) = self.file.as_mut() {
+            f.get_mut().layer = layer;
         }
+    }
+
+    /// Whether `want` more bytes keep the filesystem above its reserve.
+    /// Probed at most every second (or every quarter of the reserve
+    /// written) while there is room, on every call while there is not.
+    fn space_ok(&mut self, want: u64) -> bool {
+        if self.space.min_free_percent == 0 {
+            return true;
+        }
+        let due = self.space.low
+            || self.space.written + want > self.space.reserve / 4
+            || self
+                .space
+                .checked
+                .is_none_or(|t| t.elapsed() >= SPACE_PROBE);
+        if due {
+            self.probe_space();
+        }
+        !self.space.low
+    }
+
+    /// Reads the filesystem's free space; sets `low` and the gauge.
+    pub(super) fn probe_space(&mut self) {
+        self.space.checked = Some(Instant::now());
+        self.space.written = 0;
+        match files::space(&self.dir) {
+            Ok((avail, total)) => {
+                self.space.reserve = total / 100 * u64::from(self.space.min_free_percent);
+                let low = avail < self.space.reserve + WRITE_BUFFER as u64;
+                if low != self.space.low {
+                    if low {
+                        warn!(outbox = %self.shared.name, available = avail, reserve = self.space.reserve, "Outbox filesystem reached its free-space reserve (outbox.min_free_percent); holding acknowledgements.");
+                    } else {
+                        tracing::info!(outbox = %self.shared.name, available = avail, "Outbox filesystem has room again.");
+                    }
+                }
+                self.space.low = low;
+                self.shared.m.fs_available.set(avail as i64);
+            }
+            Err(e) => {
+                warn!(outbox = %self.shared.name, error = %e, "Outbox free-space probe failed.");
+            }
+        }
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("segment not open"));
+        };
+        file.get_ref().sync_data()?;
         self.unsynced = false;
         self.last_sync = Instant::now();
         Ok(())
     }
 
     /// Closes the current segment (flushed, and fsynced unless `never`) and
-    /// starts the next one.
+    /// starts the next one. On failure the group is rolled back.
     fn roll(&mut self) -> Result<(), OutboxError> {
         let Some(file) = self.file.as_mut() else {
             return Err(self.broken());
         };
         if let Err(e) = file.flush() {
-            return Err(self.repair(e));
+            return Err(self.rollback(e));
         }
         self.flushed_len = self.len;
         if self.policy != FsyncPolicy::Never {
-            self.sync()?;
+            if let Err(e) = self.sync() {
+                return Err(self.rollback(e));
+            }
         }
         let id = self.seg + 1;
         let sync = self.policy != FsyncPolicy::Never;
-        let (f, _) = create_segment(&self.dir, id, sync)
-            .map_err(io_err(&format::segment_path(&self.dir, id)))?;
-        self.file = Some(BufWriter::with_capacity(WRITE_BUFFER, f));
+        let f = match create_segment(&self.dir, id, sync) {
+            Ok((f, _)) => f,
+            Err(e) => return Err(self.rollback(e)),
+        };
+        self.file = Some(self.buffered(f));
         self.seg = id;
         self.len = SEGMENT_HEADER;
         self.flushed_len = SEGMENT_HEADER;
+        self.pending_bytes += SEGMENT_HEADER;
         self.shared
             .bytes
             .fetch_add(SEGMENT_HEADER, Ordering::Relaxed);
         Ok(())
     }
 
-    /// After a failed write: drops the buffered bytes and cuts the segment
-    /// back to the last record boundary known to be written, so later
-    /// records are not framed after a partial one.
-    fn repair(&mut self, e: io::Error) -> OutboxError {
+    fn buffered(&self, file: File) -> BufWriter<SegFile> {
+        BufWriter::with_capacity(
+            WRITE_BUFFER,
+            SegFile {
+                file,
+                layer: self.layer.clone(),
+            },
+        )
+    }
+
+    /// After a failed write, flush or fsync: forgets the whole group in
+    /// memory and undoes it on disk ([`recover`](Self::recover)), then
+    /// returns the error. After a failed fsync nothing written since the
+    /// last good one can be trusted, which is exactly the group.
+    fn rollback(&mut self, e: io::Error) -> OutboxError {
         let path = format::segment_path(&self.dir, self.seg);
-        warn!(outbox = %self.shared.name, error = %e, "Outbox write failed; discarding uncommitted records.");
+        warn!(outbox = %self.shared.name, error = %e, records = self.uncommitted, "Outbox write failed; the uncommitted group was rolled back.");
+        self.shared.m.write_errors.inc();
         if let Some(w) = self.file.take() {
-            let (mut f, _discarded) = w.into_parts();
-            let cut = f
-                .set_len(self.flushed_len)
-                .and_then(|()| f.seek(SeekFrom::Start(self.flushed_len)));
-            match cut {
-                Ok(_) => {
-                    let lost = self.len - self.flushed_len;
-                    self.shared.bytes.fetch_sub(lost, Ordering::Relaxed);
-                    self.len = self.flushed_len;
-                    self.file = Some(BufWriter::with_capacity(WRITE_BUFFER, f));
-                }
-                Err(e2) => {
-                    error!(outbox = %self.shared.name, error = %e2, "Outbox segment repair failed; writer stopped.");
-                }
-            }
+            let _discarded = w.into_parts(); // never flush what failed
+        }
+        self.shared
+            .bytes
+            .fetch_sub(self.pending_bytes, Ordering::Relaxed);
+        self.pending_bytes = 0;
+        self.uncommitted = 0;
+        if let Err(e2) = self.recover() {
+            error!(outbox = %self.shared.name, error = %e2, "Outbox rollback failed; retried on the next append or commit.");
         }
         io_err(&path)(e)
+    }
+
+    /// Brings the disk back to the last commit: deletes the segments started
+    /// since, cuts the committed one back to the commit, reopens it.
+    fn recover(&mut self) -> Result<(), OutboxError> {
+        if let Some(w) = self.file.take() {
+            let _discarded = w.into_parts();
+        }
+        let c = self.committed;
+        for id in (c.segment + 1)..=self.seg.max(c.segment) {
+            let path = format::segment_path(&self.dir, id);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+        self.seg = c.segment;
+        let path = format::segment_path(&self.dir, c.segment);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        f.set_len(c.offset).map_err(io_err(&path))?;
+        f.seek(SeekFrom::Start(c.offset)).map_err(io_err(&path))?;
+        self.file = Some(self.buffered(f));
+        self.len = c.offset;
+        self.flushed_len = c.offset;
+        self.pending_bytes = 0;
+        self.uncommitted = 0;
+        Ok(())
     }
 
     fn broken(&self) -> OutboxError {
@@ -294,7 +454,7 @@ impl OutboxWriter {
             path: format::segment_path(&self.dir, self.seg)
                 .display()
                 .to_string(),
-            source: io::Error::other("the writer stopped after an earlier I/O error"),
+            source: io::Error::other("the segment is not open (an earlier rollback failed)"),
         }
     }
 }
@@ -304,11 +464,12 @@ impl Drop for OutboxWriter {
     /// acknowledged), fsyncs what was committed, and tells the reader that no
     /// more records will come.
     fn drop(&mut self) {
+        let uncommitted = self.uncommitted > 0 || self.seg != self.committed.segment;
+        if uncommitted || self.file.is_none() {
+            let _ = self.recover();
+        }
         if let Some(w) = self.file.take() {
             let (f, _uncommitted) = w.into_parts();
-            if self.seg == self.committed.segment && self.len > self.committed.offset {
-                let _ = f.set_len(self.committed.offset);
-            }
             if self.unsynced || self.policy == FsyncPolicy::Always {
                 let _ = f.sync_data();
             }

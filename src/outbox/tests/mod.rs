@@ -1,5 +1,6 @@
 //! Unit tests of the outbox on real files in temporary directories.
 
+mod faults;
 mod recovery;
 
 use super::format;
