@@ -6,7 +6,15 @@
 //! Record: `{"time":"2026-11-29T04:00:00.123Z","source":"mqtt","origin":"topic or device",
 //! "reason":"...","payload":"...","payload_encoding":"utf8"|"base64"}`.
 //! The file rotates to `<path>.1` when it passes `max_bytes` (one generation
-//! kept), so it cannot fill the disk.
+//! kept), so it cannot fill the disk. A payload is kept up to
+//! [`DeadLetterWriter::max_payload`] bytes (`payload_bytes` gives the size it
+//! had, `payload_truncated` says it was cut), so one record is always far
+//! smaller than `max_bytes`.
+//!
+//! Durability: a dead letter stands for an input that is acknowledged to
+//! its source, so it is part of the commit: [`DeadLetterWriter::write_all`]
+//! appends and fsyncs, and on failure cuts the file back and returns the
+//! error; the caller then does not acknowledge.
 
 use serde::Deserialize;
 use std::fs::{File, OpenOptions};
@@ -72,10 +80,19 @@ impl DeadLetter {
         }
     }
 
-    fn to_json(&self) -> Vec<u8> {
-        let (payload, enc) = match std::str::from_utf8(&self.payload) {
+    fn to_json(&self, max_payload: usize) -> Vec<u8> {
+        let cut = self.payload.len() > max_payload;
+        let kept = &self.payload[..self.payload.len().min(max_payload)];
+        let (payload, enc) = match std::str::from_utf8(kept) {
             Ok(s) => (serde_json::Value::String(s.to_string()), "utf8"),
-            Err(_) => (serde_json::Value::String(base64(&self.payload)), "base64"),
+            // A cut may split a UTF-8 character: keep the valid start.
+            Err(e) if cut && e.error_len().is_none() => (
+                serde_json::Value::String(
+                    String::from_utf8_lossy(&kept[..e.valid_up_to()]).into_owned(),
+                ),
+                "utf8",
+            ),
+            Err(_) => (serde_json::Value::String(base64(kept)), "base64"),
         };
         let secs = self.time_ns.div_euclid(1_000_000_000);
         let nanos = self.time_ns.rem_euclid(1_000_000_000) as u32;
@@ -89,6 +106,8 @@ impl DeadLetter {
             "reason": self.reason,
             "payload": payload,
             "payload_encoding": enc,
+            "payload_bytes": self.payload.len(),
+            "payload_truncated": cut,
         });
         let mut out = serde_json::to_vec(&v).unwrap_or_default();
         out.push(b'\n');
@@ -117,6 +136,7 @@ fn base64(data: &[u8]) -> String {
 struct Inner {
     file: Option<File>,
     written: u64,
+    errors: crate::logrl::RateLimited,
 }
 
 /// A cloneable handle to the dead-letter file.
@@ -142,6 +162,7 @@ impl DeadLetterWriter {
             inner: Arc::new(Mutex::new(Inner {
                 file: Some(file),
                 written,
+                errors: crate::logrl::RateLimited::new(std::time::Duration::from_secs(10)),
             })),
         })
     }
@@ -150,42 +171,85 @@ impl DeadLetterWriter {
         &self.path
     }
 
-    /// Appends one record and counts it. I/O errors are logged and counted,
-    /// never propagated: losing a dead letter must not stop good data.
-    pub fn write(&self, d: &DeadLetter) {
-        metrics::counter(
-            "dead_letters_total",
-            "Inputs written to the dead-letter file, by source.",
-            &[("source", d.source)],
-        )
-        .inc();
-        let line = d.to_json();
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if g.written + line.len() as u64 > self.max_bytes {
-            g.file = None;
-            let rotated = self.path.with_extension("jsonl.1");
-            let _ = std::fs::rename(&self.path, rotated);
-            g.file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .ok();
-            g.written = 0;
+    /// The most payload bytes one record keeps: a 64th of `max_bytes`, at
+    /// most 64 KiB.
+    pub fn max_payload(&self) -> usize {
+        (self.max_bytes / 64).clamp(64, 64 * 1024) as usize
+    }
+
+    /// Appends one record durably (see [`write_all`](Self::write_all)).
+    pub fn write(&self, d: &DeadLetter) -> std::io::Result<()> {
+        self.write_all(std::slice::from_ref(d))
+    }
+
+    /// Appends the records and fsyncs them, counting each; on failure the
+    /// file is cut back to where it was (no partial record) and the error is
+    /// returned, logged at most once per 10 s with the count in between.
+    pub fn write_all(&self, ds: &[DeadLetter]) -> std::io::Result<()> {
+        if ds.is_empty() {
+            return Ok(());
         }
-        let res = match g.file.as_mut() {
-            Some(f) => f.write_all(&line),
-            None => Err(std::io::Error::other("dead-letter file not open")),
-        };
-        match res {
-            Ok(()) => g.written += line.len() as u64,
+        let max_payload = self.max_payload();
+        let mut buf = Vec::new();
+        for d in ds {
+            buf.extend_from_slice(&d.to_json(max_payload));
+        }
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let r = self.append(&mut g, &buf);
+        match &r {
+            Ok(()) => {
+                for d in ds {
+                    metrics::counter(
+                        "dead_letters_total",
+                        "Inputs written to the dead-letter file, by source.",
+                        &[("source", d.source)],
+                    )
+                    .inc();
+                }
+            }
             Err(e) => {
                 metrics::counter(
                     "dead_letter_write_errors_total",
-                    "Dead letters that could not be written.",
+                    "Dead-letter writes that failed (their inputs were not acknowledged).",
                     &[],
                 )
                 .inc();
-                tracing::error!(path = %self.path.display(), error = %e, "Dead letter could not be written.");
+                if let Some(suppressed) = g.errors.allow() {
+                    tracing::error!(path = %self.path.display(), error = %e, suppressed, "Dead letters could not be written; their inputs are not acknowledged.");
+                }
+            }
+        }
+        r
+    }
+
+    fn append(&self, g: &mut Inner, buf: &[u8]) -> std::io::Result<()> {
+        if g.written + buf.len() as u64 > self.max_bytes || g.file.is_none() {
+            g.file = None;
+            if g.written + buf.len() as u64 > self.max_bytes {
+                let rotated = self.path.with_extension("jsonl.1");
+                let _ = std::fs::rename(&self.path, rotated);
+            }
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            g.written = f.metadata()?.len();
+            g.file = Some(f);
+        }
+        let Some(f) = g.file.as_mut() else {
+            return Err(std::io::Error::other("dead-letter file not open"));
+        };
+        let r = f.write_all(buf).and_then(|()| f.sync_data());
+        match r {
+            Ok(()) => {
+                g.written += buf.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // No partial record stays behind; reopen on the next write.
+                let _ = f.set_len(g.written);
+                g.file = None;
+                Err(e)
             }
         }
     }
@@ -200,13 +264,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("dl.jsonl");
         let w = DeadLetterWriter::open(p.clone(), 1 << 20).unwrap();
-        w.write(&DeadLetter::new("mqtt", "a/b", "bad json", b"{oops"));
+        w.write(&DeadLetter::new("mqtt", "a/b", "bad json", b"{oops"))
+            .unwrap();
         w.write(&DeadLetter::new(
             "mqtt",
             "a/c",
             "binary",
             &[0xff, 0x00, 0x01],
-        ));
+        ))
+        .unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
@@ -217,5 +283,41 @@ mod tests {
         assert_eq!(lines[0]["payload"], "{oops");
         assert_eq!(lines[1]["payload_encoding"], "base64");
         assert_eq!(lines[1]["payload"], "/wAB");
+    }
+
+    #[test]
+    fn a_huge_payload_is_kept_only_in_part_with_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dl.jsonl");
+        let w = DeadLetterWriter::open(p.clone(), 1 << 20).unwrap();
+        let big = "é".repeat(3 << 20); // 6 MiB, six times max_bytes
+        w.write(&DeadLetter::new("mqtt", "a/b", "too large", big.as_bytes()))
+            .unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.len() < 20_000, "{}", text.len());
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["payload_bytes"], 6 << 20);
+        assert_eq!(v["payload_truncated"], true);
+        assert_eq!(
+            v["payload_encoding"], "utf8",
+            "a split character is dropped, not base64"
+        );
+    }
+
+    #[test]
+    fn an_unwritable_file_is_an_error_and_leaves_no_partial_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dl.jsonl");
+        let w = DeadLetterWriter::open(p.clone(), 1 << 20).unwrap();
+        w.write(&DeadLetter::new("mqtt", "a/b", "x", b"1")).unwrap();
+        // The directory goes away under it: the next rotation-free write
+        // still has the open file; remove it and make the path a directory.
+        std::fs::remove_file(&p).unwrap();
+        std::fs::create_dir(&p).unwrap();
+        {
+            let mut g = w.inner.lock().unwrap();
+            g.file = None;
+        }
+        assert!(w.write(&DeadLetter::new("mqtt", "a/b", "x", b"2")).is_err());
     }
 }

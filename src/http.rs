@@ -26,13 +26,42 @@ pub fn set_ready(component: &str, ready: bool) {
     .set(ready as i64);
 }
 
-/// Components that are not ready.
+fn reasons() -> std::sync::MutexGuard<'static, std::collections::BTreeMap<String, String>> {
+    static REASONS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    > = std::sync::OnceLock::new();
+    REASONS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`set_ready`] with the reason a component is not ready (`None`: ready),
+/// shown by `/readyz` beside its name.
+pub fn set_ready_because(component: &str, not_ready: Option<&str>) {
+    match not_ready {
+        Some(why) => {
+            reasons().insert(component.to_string(), why.to_string());
+        }
+        None => {
+            reasons().remove(component);
+        }
+    }
+    set_ready(component, not_ready.is_none());
+}
+
+/// Components that are not ready (with their reason, when one was given).
 pub fn not_ready() -> Vec<String> {
+    let why = reasons();
     metrics::registry()
         .gauge_values("component_ready")
         .into_iter()
         .filter(|(_, v)| *v == 0)
         .map(|(l, _)| l.into_iter().map(|(_, v)| v).collect::<Vec<_>>().join(","))
+        .map(|name| match why.get(&name) {
+            Some(r) => format!("{name} ({r})"),
+            None => name,
+        })
         .collect()
 }
 

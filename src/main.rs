@@ -178,7 +178,11 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "greengate stopped on an error.");
-                    ExitCode::FAILURE
+                    if e.is::<greengate::app::StorageFailed>() {
+                        ExitCode::from(greengate::app::EXIT_STORAGE_FAILED)
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
             }
         }

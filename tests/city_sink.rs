@@ -36,7 +36,7 @@ fn influx(url: &str) -> influxdb::config::InfluxDbConfig {
 struct Setup {
     _dir: tempfile::TempDir,
     tx: mpsc::Sender<SourceBatch>,
-    pipeline: tokio::task::JoinHandle<()>,
+    pipeline: tokio::task::JoinHandle<greengate::pipeline::PipelineExit>,
     stop: CancellationToken,
 }
 

@@ -181,7 +181,7 @@ async fn a_full_raw_modbus_outbox_drops_the_oldest_keeps_polling_and_delivers_th
     .await;
     // Stop the sources; the sinks drain the outboxes before the daemon ends.
     shutdown.cancel();
-    running.wait().await;
+    running.wait().await.unwrap();
 
     let Counts {
         appended,
@@ -246,7 +246,7 @@ async fn with_modbus_max_bytes_0_leftovers_are_delivered_and_new_readings_use_th
     })
     .await;
     shutdown.cancel();
-    running.wait().await;
+    running.wait().await.unwrap();
     let c = Counts::since(base);
     assert_eq!((c.appended, c.acked, c.dropped), (0, 3, 0), "{c:?}");
     let vm = tokio::task::spawn_blocking(move || {

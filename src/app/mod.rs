@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::deadletter::DeadLetterWriter;
-use crate::pipeline::{IndicatorSink, Origin, Pipeline, PipelineOptions};
+use crate::pipeline::{IndicatorSink, Origin, Pipeline, PipelineExit, PipelineOptions};
 use crate::{http, outbox, sinks};
 
 /// Capacity of the channel between sources and the pipeline, in batches.
@@ -41,14 +41,30 @@ pub struct Running {
     /// The indicator engine the pipeline feeds (when enabled), for `/assess`-like readers.
     pub indicators: Option<indicators::SharedEngine>,
     done: tokio::task::JoinHandle<()>,
+    fatal: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Running {
-    /// Waits until the daemon has stopped (after `shutdown` is cancelled).
-    pub async fn wait(self) {
+    /// Waits until the daemon has stopped (after `shutdown` is cancelled, or
+    /// after a fatal storage error cancelled it).
+    pub async fn wait(self) -> Result<(), StorageFailed> {
         let _ = self.done.await;
+        match self.fatal.get() {
+            Some(e) => Err(StorageFailed(e.clone())),
+            None => Ok(()),
+        }
     }
 }
+
+/// The outbox could not be written for longer than the pipeline's I/O
+/// error grace: the daemon stopped (exit code [`EXIT_STORAGE_FAILED`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the outbox cannot be written: {0}")]
+pub struct StorageFailed(pub String);
+
+/// Exit code after [`StorageFailed`] (EX_IOERR from sysexits.h); the systemd
+/// unit restarts it only after a delay.
+pub const EXIT_STORAGE_FAILED: u8 = 74;
 
 /// Starts everything `cfg` describes; returns once it is running.
 /// Cancel `shutdown` to stop; then `Running::wait`.
@@ -161,7 +177,9 @@ pub async fn start_reloadable(
         indicators,
         PipelineOptions::default(),
     );
-    pipeline = pipeline.with_enrich_updates(enrich_rx);
+    pipeline = pipeline
+        .with_enrich_updates(enrich_rx)
+        .with_shutdown(shutdown.clone());
     if let Some(w) = modbus_outbox {
         pipeline = pipeline.with_raw_outbox(Origin::Modbus, w);
     }
@@ -179,6 +197,17 @@ pub async fn start_reloadable(
         shutdown.clone(),
     ));
 
+    let fatal = std::sync::Arc::new(std::sync::OnceLock::new());
+    let fatal_set = fatal.clone();
+    let stop_sources = shutdown.clone();
+    let pipeline_task = tokio::spawn(async move {
+        let exit = pipeline_task.await;
+        if let Ok(PipelineExit::Fatal(e)) = exit {
+            let _ = fatal_set.set(e);
+            // Stop the sources too: nothing can be stored any more.
+            stop_sources.cancel();
+        }
+    });
     let done = tokio::spawn(async move {
         let _ = sources_task.await;
         tracing::info!("Sources stopped; draining the pipeline.");
@@ -198,6 +227,7 @@ pub async fn start_reloadable(
         http_addr,
         indicators: shared_engine,
         done,
+        fatal,
     })
 }
 
@@ -212,10 +242,12 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
 pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let running = start_reloadable(cfg, Some(config_path), shutdown.clone()).await?;
-    wait_for_signal().await;
-    tracing::info!("Shutdown requested; stopping sources.");
+    tokio::select! {
+        _ = wait_for_signal() => tracing::info!("Shutdown requested; stopping sources."),
+        _ = shutdown.cancelled() => {}
+    }
     shutdown.cancel();
-    running.wait().await;
+    running.wait().await?;
     tracing::info!("Stopped.");
     Ok(())
 }

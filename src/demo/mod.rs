@@ -357,7 +357,7 @@ async fn run_in(args: &Args, data_dir: &std::path::Path) -> anyhow::Result<()> {
     println!("greengate demo: stopping the devices, then the daemon");
     sim.stop().await;
     shutdown.cancel();
-    daemon.wait().await;
+    daemon.wait().await?;
     drop(hold);
     println!("{}", summary.render("final"));
     Ok(())

@@ -38,13 +38,15 @@ use tokio::sync::mpsc;
 
 use crate::deadletter::{DeadLetter, DeadLetterWriter};
 use crate::lineproto;
-use crate::metrics::{self, Counter};
+use crate::metrics::{self, Counter, Gauge};
 use crate::model::Reading;
-use crate::outbox::{OutboxError, OutboxWriter};
+use crate::outbox::OutboxWriter;
 
 mod enrich;
+mod group;
 mod route;
 pub use enrich::Enrich;
+use group::{GroupError, Staged};
 pub use route::{Origin, Route, INDICATOR_PREFIX};
 
 /// Acknowledges a source message once its readings are durably stored (or
@@ -102,6 +104,10 @@ pub struct PipelineOptions {
     pub max_group: usize,
     /// How often indicator windows are advanced.
     pub tick: Duration,
+    /// An I/O error other than a full disk that lasts this long is judged
+    /// permanent: the pipeline ends with [`PipelineExit::Fatal`] (the
+    /// daemon exits with code 74). A full disk is waited out however long.
+    pub io_error_grace: Duration,
 }
 
 impl Default for PipelineOptions {
@@ -109,9 +115,25 @@ impl Default for PipelineOptions {
         PipelineOptions {
             max_group: 1024,
             tick: Duration::from_secs(1),
+            io_error_grace: Duration::from_secs(300),
         }
     }
 }
+
+/// How the pipeline ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineExit {
+    /// Every source closed; everything received is committed.
+    Finished,
+    /// Stopped (shutdown) while it could not write: the groups not yet
+    /// durable were not acknowledged (their sources redeliver them).
+    Abandoned { batches: usize },
+    /// The outbox could not be written for longer than `io_error_grace`.
+    Fatal(String),
+}
+
+/// Readiness component while the pipeline cannot make groups durable.
+pub const STORAGE_COMPONENT: &str = "storage";
 
 /// Above this share of `outbox.max_bytes`, `/readyz` reports the outbox
 /// (component `outbox:<name>`) not ready: the store is not keeping up and
@@ -132,6 +154,8 @@ struct Counters {
     invalid: Counter,
     commits: Counter,
     full_waits: Counter,
+    write_failures: Counter,
+    storage_ok: Gauge,
 }
 
 /// The pipeline task's state.
@@ -145,7 +169,12 @@ pub struct Pipeline {
     enrich_updates: Option<tokio::sync::watch::Receiver<Enrich>>,
     indicators: Option<Box<dyn IndicatorSink>>,
     opts: PipelineOptions,
-    buf: Vec<u8>,
+    /// Cancelled when the daemon stops: ends waits that cannot finish.
+    shutdown: tokio_util::sync::CancellationToken,
+    staged: Staged,
+    /// Set when a group failed permanently; the pipeline then ends.
+    fatal: Option<String>,
+    abandoned: usize,
     c: Counters,
 }
 
@@ -165,7 +194,10 @@ impl Pipeline {
             enrich_updates: None,
             indicators,
             opts,
-            buf: Vec::with_capacity(64 * 1024),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            staged: Staged::default(),
+            fatal: None,
+            abandoned: 0,
             c: Counters {
                 readings: metrics::counter(
                     "pipeline_readings_total",
@@ -192,6 +224,16 @@ impl Pipeline {
                     "Times the pipeline waited for a full outbox (back-pressure).",
                     &[],
                 ),
+                write_failures: metrics::counter(
+                    "pipeline_group_write_failures_total",
+                    "Group commits that failed (disk full, I/O error) and were retried; nothing was acknowledged.",
+                    &[],
+                ),
+                storage_ok: metrics::gauge(
+                    "pipeline_storage_writable",
+                    "1 while groups reach the outboxes, 0 while writes fail (acknowledgements withheld).",
+                    &[],
+                ),
             },
         }
     }
@@ -203,6 +245,13 @@ impl Pipeline {
         self
     }
 
+    /// Stops waiting for space or for a failing disk once `token` is
+    /// cancelled (the daemon's shutdown), abandoning what is not durable.
+    pub fn with_shutdown(mut self, token: tokio_util::sync::CancellationToken) -> Self {
+        self.shutdown = token;
+        self
+    }
+
     /// Takes the enrichment (device registry, site tags) from `rx` whenever
     /// it changes (config reload); the change applies from the next group.
     pub fn with_enrich_updates(mut self, rx: tokio::sync::watch::Receiver<Enrich>) -> Self {
@@ -210,13 +259,17 @@ impl Pipeline {
         self
     }
 
-    /// Runs until every sender of `rx` is dropped. Must run on a
-    /// multi-threaded runtime (commits block in place).
-    pub async fn run(mut self, mut rx: mpsc::Receiver<SourceBatch>) {
+    /// Runs until every sender of `rx` is dropped (or the outbox fails for
+    /// good). Must run on a multi-threaded runtime (commits block in place).
+    pub async fn run(mut self, mut rx: mpsc::Receiver<SourceBatch>) -> PipelineExit {
+        self.c.storage_ok.set(1);
         let mut tick = tokio::time::interval(self.opts.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group = Vec::with_capacity(self.opts.max_group);
         loop {
+            if self.fatal.is_some() {
+                break;
+            }
             tokio::select! {
                 n = rx.recv_many(&mut group, self.opts.max_group) => {
                     if n == 0 {
@@ -238,11 +291,28 @@ impl Pipeline {
                 }
             }
         }
+        if let Some(e) = self.fatal.take() {
+            rx.close();
+            while rx.recv().await.is_some() {
+                self.abandoned += 1;
+            }
+            tracing::error!(error = %e, abandoned = self.abandoned, "Pipeline stopped: the outbox cannot be written. Nothing after the last commit was acknowledged.");
+            return PipelineExit::Fatal(e);
+        }
+        if self.abandoned > 0 {
+            tracing::warn!(batches = self.abandoned, "Pipeline stopped while it could not write; those batches were not acknowledged and will be redelivered. Indicator windows not checkpointed.");
+            return PipelineExit::Abandoned {
+                batches: self.abandoned,
+            };
+        }
         tokio::task::block_in_place(|| self.advance_indicators(crate::model::now_ns(), true));
         tracing::info!("Pipeline finished: every source closed.");
+        PipelineExit::Finished
     }
 
-    /// Appends one group of batches, commits once, then fires their acks in order.
+    /// Stages one group of batches, makes it durable (one commit), then
+    /// fires their acks in order. A group that cannot be made durable fires
+    /// none.
     pub fn process(&mut self, group: &mut Vec<SourceBatch>) {
         if let Some(rx) = self.enrich_updates.as_mut() {
             if rx.has_changed().unwrap_or(false) {
@@ -253,30 +323,42 @@ impl Pipeline {
                 tracing::info!("Device registry and site tags reloaded.");
             }
         }
+        if self.fatal.is_some() || (self.abandoned > 0 && self.shutdown.is_cancelled()) {
+            // Stopping after an abandoned group: keep order, ack nothing more.
+            self.abandoned += group.len();
+            group.clear();
+            return;
+        }
+        self.staged.clear(self.outboxes.len());
         let mut acks = Vec::with_capacity(group.len());
+        let n = group.len();
         for batch in group.drain(..) {
             let origin = batch.origin;
-            for d in &batch.dead {
-                self.dead.write(d);
-            }
+            self.staged.dead.extend(batch.dead);
             for mut r in batch.readings {
                 self.enrich.apply(&mut r);
                 if let Some(ind) = self.indicators.as_mut() {
                     ind.record(&r);
                 }
-                self.store(&r, origin);
+                self.stage(&r, origin);
             }
             if let Some(a) = batch.ack {
                 acks.push(a);
             }
         }
-        self.commit();
-        for a in acks {
-            a.fire();
+        if self.make_durable() {
+            for a in acks {
+                a.fire();
+            }
+        } else {
+            self.abandoned += n;
         }
     }
 
     fn advance_indicators(&mut self, now_ns: i64, last: bool) {
+        if self.fatal.is_some() || self.abandoned > 0 {
+            return;
+        }
         let Some(ind) = self.indicators.as_mut() else {
             return;
         };
@@ -288,20 +370,24 @@ impl Pipeline {
         if out.is_empty() && !last {
             return;
         }
+        self.staged.clear(self.outboxes.len());
         for mut r in out {
             self.enrich.apply(&mut r);
-            self.store(&r, Origin::Internal);
+            self.stage(&r, Origin::Internal);
         }
-        self.commit();
+        self.make_durable();
     }
 
-    /// Encodes once and appends to every outbox, waiting while one is full.
-    fn store(&mut self, r: &Reading, origin: Origin) {
-        self.buf.clear();
-        if let Err(e) = lineproto::encode(r, &mut self.buf) {
+    /// Encodes once into the staging buffer, marked with the outboxes
+    /// whose routes take it; a reading that cannot be encoded becomes a
+    /// dead letter of the group.
+    fn stage(&mut self, r: &Reading, origin: Origin) {
+        let start = self.staged.buf.len();
+        if let Err(e) = lineproto::encode(r, &mut self.staged.buf) {
+            self.staged.buf.truncate(start);
             self.c.invalid.inc();
             tracing::warn!(measurement = %r.measurement, device = r.tag("device").unwrap_or(""), error = %e, "Reading could not be encoded; dead-lettered.");
-            self.dead.write(&DeadLetter::new(
+            self.staged.dead.push(DeadLetter::new(
                 "pipeline",
                 r.measurement.clone(),
                 e.to_string(),
@@ -309,69 +395,74 @@ impl Pipeline {
             ));
             return;
         }
-        for (ob, route) in self.outboxes.iter_mut().zip(&self.routes) {
-            if !route.accepts_from(origin, &r.measurement) {
-                continue;
-            }
-            let mut waited = false;
-            loop {
-                match ob.append(&self.buf) {
-                    Ok(()) => break,
-                    Err(OutboxError::Full { .. }) if route.droppable() => {
-                        // Never block the main sink or the sources for a
-                        // droppable outbox: make room, or skip this reading.
-                        match ob.commit().and_then(|()| ob.drop_oldest()) {
-                            Ok(n) if n > 0 => continue,
-                            _ => {
-                                self.c.routed_dropped.inc();
-                                tracing::warn!(event = "RoutedReadingsDropped", outbox = ob.stats().name(), measurement = %r.measurement, "Routed outbox full; reading dropped for it.");
-                                break;
-                            }
-                        }
-                    }
-                    Err(OutboxError::Full { .. }) => {
-                        if !waited {
-                            self.c.full_waits.inc();
-                            tracing::warn!(
-                                outbox = ob.stats().name(),
-                                "Outbox full; holding acknowledgements until its sink drains it."
-                            );
-                            waited = true;
-                        }
-                        report_outbox_readiness(ob);
-                        // Commit what we have so the sink can make progress,
-                        // then wait for an acknowledgement to free space.
-                        let _ = ob.commit();
-                        ob.wait_for_space(Duration::from_millis(500));
-                    }
-                    Err(e @ OutboxError::InvalidRecord { .. }) => {
-                        self.c.invalid.inc();
-                        self.dead.write(&DeadLetter::new(
-                            "pipeline",
-                            r.measurement.clone(),
-                            e.to_string(),
-                            &self.buf,
-                        ));
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "Outbox append failed; retrying.");
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                }
+        let end = self.staged.buf.len();
+        let mut mask = 0u64;
+        for (i, route) in self.routes.iter().enumerate() {
+            if route.accepts_from(origin, &r.measurement) {
+                mask |= 1 << i;
             }
         }
+        self.staged.lines.push((start, end, mask));
         self.c.readings.inc();
     }
 
-    fn commit(&mut self) {
-        for ob in self.outboxes.iter_mut() {
-            while let Err(e) = ob.commit() {
-                tracing::error!(error = %e, "Outbox commit failed; retrying.");
-                std::thread::sleep(Duration::from_millis(200));
+    /// Writes the staged group until it is durable (`true`), retrying after
+    /// failures with a capped backoff while reporting not ready; `false`
+    /// when the daemon stopped first or the failure was judged permanent.
+    fn make_durable(&mut self) -> bool {
+        if self.staged.is_empty() {
+            return true;
+        }
+        let mut backoff =
+            crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut failing_since: Option<std::time::Instant> = None;
+        let mut log = crate::logrl::RateLimited::new(Duration::from_secs(10));
+        loop {
+            let err = match self.write_group() {
+                Ok(()) => {
+                    if failing_since.is_some() {
+                        tracing::info!("Outbox writable again; acknowledging.");
+                        self.storage_state(None);
+                    }
+                    return true;
+                }
+                Err(GroupError::Shutdown) => return false,
+                Err(GroupError::Io(e, no_space)) => (e, no_space),
+            };
+            let (e, no_space) = err;
+            self.c.write_failures.inc();
+            let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+            let reason = if no_space {
+                format!("disk full: {e}")
+            } else {
+                format!("I/O error: {e}")
+            };
+            self.storage_state(Some(&reason));
+            if let Some(suppressed) = log.allow() {
+                tracing::error!(error = %e, no_space, suppressed, "Group could not be made durable; holding acknowledgements and retrying.");
+            }
+            if !no_space && since.elapsed() >= self.opts.io_error_grace {
+                self.fatal = Some(e);
+                return false;
+            }
+            // Sleep in short steps so a shutdown is seen at once.
+            let until = std::time::Instant::now() + backoff.next_delay();
+            while std::time::Instant::now() < until {
+                if self.shutdown.is_cancelled() {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if self.shutdown.is_cancelled() {
+                return false;
             }
         }
-        self.c.commits.inc();
+    }
+
+    /// Readiness and the gauge: `None` when writes succeed.
+    fn storage_state(&self, failing: Option<&str>) {
+        self.c.storage_ok.set(failing.is_none() as i64);
+        crate::http::set_ready_because(STORAGE_COMPONENT, failing);
     }
 }
 

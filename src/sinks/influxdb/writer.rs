@@ -148,7 +148,7 @@ impl InfluxWriter {
                     done.lines_written += lines;
                 }
                 Settled::AllRefused { reason } => {
-                    self.dead_letter(piece, &reason);
+                    self.dead_letter(piece, &reason, shutdown).await?;
                     done.lines_dead_lettered += lines;
                 }
                 Settled::Refused { reason } => {
@@ -159,7 +159,7 @@ impl InfluxWriter {
                         todo.push(right);
                         todo.push(left);
                     } else {
-                        self.dead_letter(piece, &reason);
+                        self.dead_letter(piece, &reason, shutdown).await?;
                         done.lines_dead_lettered += lines;
                     }
                 }
@@ -247,19 +247,30 @@ impl InfluxWriter {
         }
     }
 
-    fn dead_letter(&self, piece: &[u8], reason: &str) {
-        for line in split::lines(piece) {
-            self.dead.write(&DeadLetter::new(
-                "influxdb",
-                self.origin.clone(),
-                reason,
-                line,
-            ));
+    /// Dead-letters the lines of `piece` durably before the batch may be
+    /// acknowledged; while the file cannot be written (a full disk) it
+    /// retries with the backoff, until `shutdown`.
+    async fn dead_letter(
+        &mut self,
+        piece: &[u8],
+        reason: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interrupted> {
+        let letters: Vec<DeadLetter> = split::lines(piece)
+            .map(|line| DeadLetter::new("influxdb", self.origin.clone(), reason, line))
+            .collect();
+        while self.dead.write_all(&letters).is_err() {
+            let wait = self.backoff.next_delay();
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(Interrupted),
+                _ = tokio::time::sleep(wait) => {}
+            }
         }
         let n = split::line_count(piece);
         self.counters.lines_dead_lettered.add(n as u64);
         warn!(sink = %self.sink, origin = %self.origin, lines = n, reason = %reason,
             event = "InfluxLinesDeadLettered", "Influx lines dead-lettered.");
+        Ok(())
     }
 }
 
