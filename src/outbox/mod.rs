@@ -13,10 +13,15 @@
 //!   by records. A record is `length: u32 LE`, `crc32(payload): u32 LE`
 //!   (crc32fast, IEEE), then `length` payload bytes: one line-protocol line
 //!   without its newline (never empty, never containing `\n`).
-//! - `ack`: the reader's progress, 28 bytes: `b"GGACK001"`, segment id (u64
-//!   LE), byte offset in it (u64 LE), crc32 of those 24 bytes. Everything
-//!   before that position has been acknowledged by the sink.
-//! - `ack.tmp`: the next `ack` while it is being written (removed on open).
+//! - `ack`: the reader's progress, preallocated (2 × 512 bytes) and only
+//!   ever overwritten in place, so that acknowledging (and so deleting
+//!   delivered segments) works on a full disk: two alternating slots of
+//!   `b"GGACK002"`, seq (u64 LE), segment id (u64 LE), byte offset (u64 LE),
+//!   crc32 of those 32 bytes; the valid slot with the higher seq wins (see
+//!   `ackfile`). Everything before that position has been acknowledged.
+//! - `ack.tmp`: the `ack` file while it is first created (removed on open).
+//! - `next.seg.spare`: the next segment, made ahead while there is room; a
+//!   roll renames it into place, so a full disk can still close a segment.
 //! - `quarantine/<segment>-<offset>.bad`: the raw bytes of records (or of
 //!   the rest of a segment) that failed their checksum or framing.
 //!
@@ -29,8 +34,8 @@
 //!    (segment, offset) is published after the data reached the OS (and the
 //!    disk, per `fsync`), so a record is visible only once it is durable per
 //!    the policy; every segment before the committed one is complete.
-//! 3. `ack` is replaced atomically (write `ack.tmp`, fsync, rename, fsync the
-//!    directory) and only moves forward. A segment is deleted only after an
+//! 3. `ack` is written in place, one slot at a time (fsynced), and only
+//!    moves forward; a torn slot leaves the other, older one. A segment is deleted only after an
 //!    ack at or past its end was written; so after any crash every
 //!    unacknowledged record is still on disk and is read again.
 //! 4. Segments before the ack's segment are leftovers of an interrupted
@@ -49,7 +54,13 @@
 //!    and truncates the rest of that segment.)
 //! 6. The bytes of all segment files (headers included) never exceed
 //!    `max_bytes`: `append` returns [`OutboxError::Full`] instead; space
-//!    comes back when whole segments are acknowledged and deleted.
+//!    comes back when whole segments are acknowledged and deleted. It also
+//!    returns `Full` while the filesystem is below `min_free_percent` (or
+//!    after `ENOSPC`), and then closes its segment so the reader can finish
+//!    and delete it.
+//! 7. A failed write, flush or fsync rolls back everything since the last
+//!    commit, on disk and in memory, before it returns (see `writer`): what
+//!    is committed is exactly what was acknowledged to the caller.
 //!
 //! # Oldest record age
 //!

@@ -16,7 +16,7 @@ use super::files::{RealFiles, SegFile};
 use super::format::{self, Position, RECORD_HEADER, SEGMENT_HEADER};
 use super::reader::OutboxReader;
 use super::stats::Shared;
-use super::writer::{create_segment, OutboxWriter, Space, WRITE_BUFFER};
+use super::writer::{create_segment, create_spare, OutboxWriter, Space, WRITE_BUFFER};
 use super::{io_err, FsyncPolicy, OutboxConfig, OutboxError};
 
 /// A segment that passed the header check: id, length, creation time.
@@ -206,6 +206,7 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
         layer,
         pending_bytes: 0,
         space: Space::new(cfg.min_free_percent),
+        spare: create_spare(dir, sync),
         len: wlen,
         flushed_len: wlen,
         committed,

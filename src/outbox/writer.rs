@@ -53,6 +53,34 @@ pub(super) fn create_segment(dir: &Path, id: u64, sync: bool) -> io::Result<(Fil
     }
 }
 
+/// The next segment, created ahead (header only) while there is room, so
+/// that a roll on a full disk is a rename, which needs no free blocks.
+pub(super) const SPARE: &str = "next.seg.spare";
+
+/// Creates (or replaces) the spare segment; best effort.
+pub(super) fn create_spare(dir: &Path, sync: bool) -> Option<File> {
+    let path = dir.join(SPARE);
+    let r = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        f.write_all(&format::segment_header(0))?;
+        if sync {
+            f.sync_data()?;
+        }
+        Ok::<_, io::Error>(f)
+    })();
+    match r {
+        Ok(f) => Some(f),
+        Err(_) => {
+            let _ = fs::remove_file(&path);
+            None
+        }
+    }
+}
+
 /// Free-space accounting of the outbox's filesystem (`min_free_percent`).
 pub(super) struct Space {
     pub min_free_percent: u8,
@@ -89,6 +117,8 @@ pub struct OutboxWriter {
     /// Bytes (records and segment headers) added since the last commit.
     pub(super) pending_bytes: u64,
     pub(super) space: Space,
+    /// The spare next segment, when it could be made.
+    pub(super) spare: Option<File>,
     /// Length of the segment, buffered bytes included.
     pub(super) len: u64,
     /// A record boundary known to be written (at the last flush).
@@ -128,7 +158,13 @@ impl OutboxWriter {
         let roll = self.len + need > self.segment_bytes;
         let want = need + if roll { SEGMENT_HEADER } else { 0 };
         let bytes = self.shared.bytes.load(Ordering::Relaxed);
-        if bytes + want > self.shared.max_bytes || !self.space_ok(want) {
+        let room = bytes + want <= self.shared.max_bytes;
+        if !room || !self.space_ok(want) {
+            if room {
+                // Out of disk, not of max_bytes: space comes back only when
+                // the reader deletes a segment it finished, so close this one.
+                self.seal();
+            }
             self.shared.full.store(true, Ordering::Relaxed);
             return Err(OutboxError::Full {
                 bytes,
@@ -190,6 +226,7 @@ impl OutboxWriter {
                 return Err(self.rollback(e));
             }
         }
+        let moved = self.committed.segment != self.seg;
         self.committed = Position {
             segment: self.seg,
             offset: self.len,
@@ -205,6 +242,10 @@ impl OutboxWriter {
         }
         if added > 0 {
             self.shared.m.appended.add(added);
+        }
+        if added > 0 || moved {
+            // A commit that only moved to a new segment (a seal) matters too:
+            // the reader can then finish the old one and free it.
             self.shared.notify.notify_one();
         }
         self.shared.refresh_gauges();
@@ -305,7 +346,7 @@ impl OutboxWriter {
     /// Probed at most every second (or every quarter of the reserve
     /// written) while there is room, on every call while there is not.
     fn space_ok(&mut self, want: u64) -> bool {
-        if self.space.min_free_percent == 0 {
+        if self.space.min_free_percent == 0 && !self.space.low && self.spare.is_some() {
             return true;
         }
         let due = self.space.low
@@ -313,7 +354,7 @@ impl OutboxWriter {
             || self
                 .space
                 .checked
-                .is_none_or(|t| t.elapsed() >= SPACE_PROBE);
+                .map_or(true, |t| t.elapsed() >= SPACE_PROBE);
         if due {
             self.probe_space();
         }
@@ -324,6 +365,10 @@ impl OutboxWriter {
     pub(super) fn probe_space(&mut self) {
         self.space.checked = Some(Instant::now());
         self.space.written = 0;
+        if self.spare.is_none() {
+            // Made again as soon as there is room, before it is needed.
+            self.spare = create_spare(&self.dir, self.policy != FsyncPolicy::Never);
+        }
         match files::space(&self.dir) {
             Ok((avail, total)) => {
                 self.space.reserve = total / 100 * u64::from(self.space.min_free_percent);
@@ -341,6 +386,20 @@ impl OutboxWriter {
             Err(e) => {
                 warn!(outbox = %self.shared.name, error = %e, "Outbox free-space probe failed.");
             }
+        }
+    }
+
+    /// With nothing uncommitted and records in the current segment: starts
+    /// the next segment and commits, so that the reader can finish this one
+    /// and, once the sink acknowledged it, delete it. Needs only room for a
+    /// segment header; best effort (tried again on the next `Full`).
+    fn seal(&mut self) {
+        if self.uncommitted > 0 || self.len <= SEGMENT_HEADER || self.file.is_none() {
+            return;
+        }
+        let r = self.roll().and_then(|()| self.commit());
+        if let Err(e) = r {
+            warn!(outbox = %self.shared.name, error = %e, "Outbox could not close its segment to make room; retrying.");
         }
     }
 
@@ -371,10 +430,16 @@ impl OutboxWriter {
         }
         let id = self.seg + 1;
         let sync = self.policy != FsyncPolicy::Never;
-        let f = match create_segment(&self.dir, id, sync) {
-            Ok((f, _)) => f,
-            Err(e) => return Err(self.rollback(e)),
+        let f = match self.take_spare(id, sync) {
+            Some(f) => f,
+            None => match create_segment(&self.dir, id, sync) {
+                Ok((f, _)) => f,
+                Err(e) => return Err(self.rollback(e)),
+            },
         };
+        if self.spare.is_none() {
+            self.spare = create_spare(&self.dir, sync);
+        }
         self.file = Some(self.buffered(f));
         self.seg = id;
         self.len = SEGMENT_HEADER;
@@ -384,6 +449,37 @@ impl OutboxWriter {
             .bytes
             .fetch_add(SEGMENT_HEADER, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The spare as segment `id`: its header rewritten in place with the
+    /// creation time, then renamed. `None` when there is no spare or the
+    /// rename failed (the caller creates the segment the ordinary way).
+    fn take_spare(&mut self, id: u64, sync: bool) -> Option<File> {
+        use std::os::unix::fs::FileExt;
+        let mut f = self.spare.take()?;
+        let path = format::segment_path(&self.dir, id);
+        let r = f
+            .write_all_at(&format::segment_header(now_ms()), 0)
+            .and_then(|()| if sync { f.sync_data() } else { Ok(()) })
+            .and_then(|()| fs::rename(self.dir.join(SPARE), &path))
+            .and_then(|()| {
+                if sync {
+                    format::sync_dir(&self.dir)
+                } else {
+                    Ok(())
+                }
+            })
+            .and_then(|()| f.seek(SeekFrom::End(0)).map(|_| ()));
+        match r {
+            Ok(()) => Some(f),
+            Err(e) => {
+                warn!(outbox = %self.shared.name, error = %e, "Outbox spare segment unusable; creating the segment instead.");
+                if path.exists() {
+                    let _ = fs::remove_file(&path);
+                }
+                None
+            }
+        }
     }
 
     fn buffered(&self, file: File) -> BufWriter<SegFile> {
@@ -404,6 +500,11 @@ impl OutboxWriter {
         let path = format::segment_path(&self.dir, self.seg);
         warn!(outbox = %self.shared.name, error = %e, records = self.uncommitted, "Outbox write failed; the uncommitted group was rolled back.");
         self.shared.m.write_errors.inc();
+        if e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == io::ErrorKind::StorageFull {
+            // Probe before the next append: it answers `Full` (and seals the
+            // segment) until space returns, whatever `min_free_percent` is.
+            self.space.low = true;
+        }
         if let Some(w) = self.file.take() {
             let _discarded = w.into_parts(); // never flush what failed
         }
