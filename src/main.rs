@@ -139,9 +139,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match load(&config) {
-            Ok(_) => {
-                println!("{}: ok", config.display());
-                ExitCode::SUCCESS
+            Ok(cfg) => {
+                let problems = greengate::app::preflight::problems(&cfg);
+                if problems.is_empty() {
+                    println!("{}: ok", config.display());
+                    ExitCode::SUCCESS
+                } else {
+                    for p in &problems {
+                        eprintln!("error: {p}");
+                    }
+                    eprintln!("{}: {} problem(s)", config.display(), problems.len());
+                    ExitCode::from(EXIT_INVALID_CONFIG)
+                }
             }
             Err(code) => code,
         },

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod indicators;
 pub mod modbus_raw;
+pub mod preflight;
 pub mod reload;
 
 pub use config::Config;
