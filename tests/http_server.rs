@@ -126,7 +126,7 @@ fn basic_auth_with_a_password_file_is_enforced_on_loopback_too() {
 }
 
 #[test]
-fn the_header_read_timeout_closes_a_silent_and_a_trickling_connection() {
+fn the_header_read_timeout_closes_silent_trickling_and_idle_keep_alive_connections() {
     let dir = tempfile::tempdir().unwrap();
     let s = stack(dir.path(), "header_read_timeout = \"1s\"");
     let d = Daemon::start(&s.config, s.http_port, dir.path());
@@ -180,11 +180,42 @@ fn the_header_read_timeout_closes_a_silent_and_a_trickling_connection() {
         }
     }
     assert!(closed);
+
+    // Keep-alive: one request answered, then nothing; the connection does
+    // not stay open waiting for a next request that never comes.
+    let mut idle = TcpStream::connect(("127.0.0.1", d.http_port)).unwrap();
+    idle.set_read_timeout(Some(GUARD)).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(b"\r\n\r\nok\n") {
+        let n = idle.read(&mut buf).expect("the response");
+        assert!(
+            n > 0,
+            "closed before answering: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200 OK"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    match idle.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("unexpected bytes: {:?}", String::from_utf8_lossy(&buf[..n])),
+        Err(e) => assert!(
+            e.kind() == std::io::ErrorKind::ConnectionReset,
+            "an idle keep-alive connection was not closed: {e}"
+        ),
+    }
+
     let m = request(d.http_port, "GET", "/metrics", None)
         .expect("an answer")
         .body;
     let timed_out = common::daemon::metric_sum(&m, "http_connections_timed_out_total");
-    assert!(timed_out >= 2.0, "{m}");
+    assert!(timed_out >= 3.0, "{m}");
 }
 
 fn check(config: &std::path::Path) -> (i32, String) {
