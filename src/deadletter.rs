@@ -136,7 +136,7 @@ fn base64(data: &[u8]) -> String {
 struct Inner {
     file: Option<File>,
     written: u64,
-    errors: crate::logrl::RateLimited,
+    errors: crate::log_limit::LogLimit,
 }
 
 /// A cloneable handle to the dead-letter file.
@@ -162,7 +162,7 @@ impl DeadLetterWriter {
             inner: Arc::new(Mutex::new(Inner {
                 file: Some(file),
                 written,
-                errors: crate::logrl::RateLimited::new(std::time::Duration::from_secs(10)),
+                errors: crate::log_limit::LogLimit::new(std::time::Duration::from_secs(10)),
             })),
         })
     }
@@ -214,7 +214,7 @@ impl DeadLetterWriter {
                     &[],
                 )
                 .inc();
-                if let Some(suppressed) = g.errors.allow() {
+                if let Some(suppressed) = g.errors.hit(std::time::Instant::now()) {
                     tracing::error!(path = %self.path.display(), error = %e, suppressed, "Dead letters could not be written; their inputs are not acknowledged.");
                 }
             }

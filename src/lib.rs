@@ -20,7 +20,7 @@ pub mod devices;
 pub mod http;
 pub mod indicators;
 pub mod lineproto;
-pub mod logrl;
+pub mod log_limit;
 pub mod metrics;
 pub mod model;
 pub mod outbox;

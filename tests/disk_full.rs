@@ -27,7 +27,7 @@ fn workdir() -> tempfile::TempDir {
     let mut b = tempfile::Builder::new();
     b.prefix("disk-full-");
     if std::env::var_os("FAULTS_KEEP").is_some() {
-        b.keep(true);
+        b.disable_cleanup(true);
     }
     b.tempdir().unwrap()
 }

@@ -1,7 +1,6 @@
 //! The whole configuration: every section, loaded and validated at once.
 
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -107,23 +106,8 @@ impl Validate for LogConfig {
     }
 }
 
-/// `[http]`: the self-monitoring endpoint.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct HttpConfig {
-    pub enabled: bool,
-    /// Bound to loopback by default; expose deliberately.
-    pub listen: SocketAddr,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], 9898)),
-        }
-    }
-}
+/// `[http]`: the self-monitoring endpoint (its own module, beside its server).
+pub use crate::http::config::HttpConfig;
 
 /// The whole, validated configuration.
 #[derive(Debug, Clone, Default)]
@@ -184,6 +168,7 @@ impl Config {
         // hide the problems of the others.
         validate_opt(&site, "site", &mut cx);
         validate_opt(&log, "log", &mut cx);
+        validate_opt(&http, "http", &mut cx);
         validate_opt(&outbox, "outbox", &mut cx);
         validate_opt(&dead_letter, "dead_letter", &mut cx);
         validate_opt(&profiles, "profiles", &mut cx);

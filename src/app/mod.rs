@@ -159,7 +159,8 @@ pub async fn start_reloadable(
     }
 
     let http_addr = if cfg.http.enabled {
-        let (addr, _task) = http::serve(cfg.http.listen, routes, shutdown.clone())
+        let opts = http::Options::from_config(&cfg.http, &cfg.base_dir)?;
+        let (addr, _task) = http::serve(opts, routes, shutdown.clone())
             .await
             .with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;
         tracing::info!(addr = %addr, "Serving /healthz, /readyz, /metrics and /assess.");

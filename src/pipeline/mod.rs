@@ -416,7 +416,7 @@ impl Pipeline {
         let mut backoff =
             crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut failing_since: Option<std::time::Instant> = None;
-        let mut log = crate::logrl::RateLimited::new(Duration::from_secs(10));
+        let mut log = crate::log_limit::LogLimit::new(Duration::from_secs(10));
         loop {
             let err = match self.write_group() {
                 Ok(()) => {
@@ -438,7 +438,7 @@ impl Pipeline {
                 format!("I/O error: {e}")
             };
             self.storage_state(Some(&reason));
-            if let Some(suppressed) = log.allow() {
+            if let Some(suppressed) = log.hit(std::time::Instant::now()) {
                 tracing::error!(error = %e, no_space, suppressed, "Group could not be made durable; holding acknowledgements and retrying.");
             }
             if !no_space && since.elapsed() >= self.opts.io_error_grace {

@@ -24,23 +24,47 @@ impl Daemon {
     }
 
     pub fn start_run(config: &Path, http_port: u16, dir: &Path, run: usize) -> Daemon {
+        let mut d = Self::spawn(config, http_port, dir, run, &[], None);
+        d.wait_ready();
+        d
+    }
+
+    /// Starts greengate without waiting for it, with extra environment
+    /// variables and, with `nofile`, under that RLIMIT_NOFILE (through
+    /// util-linux `prlimit`, which execs greengate: the pid stays the same).
+    pub fn spawn(
+        config: &Path,
+        http_port: u16,
+        dir: &Path,
+        run: usize,
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Daemon {
         let log = std::fs::File::create(dir.join(format!("greengate-{run}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_greengate"))
+        let bin = env!("CARGO_BIN_EXE_greengate");
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = cmd
             .args(["run", "-c"])
             .arg(config)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start greengate");
-        let mut d = Daemon {
+        Daemon {
             child,
             http_port,
             dir: dir.to_path_buf(),
             run,
-        };
-        d.wait_ready();
-        d
+        }
     }
 
     pub fn log(&self) -> String {

@@ -1,0 +1,198 @@
+//! What each request gets: pure, from the method, path and `Authorization`
+//! header to a response.
+//!
+//! Order: `/healthz` is open to everyone (a liveness probe carries no
+//! credentials and reveals nothing); every other path needs the configured
+//! credentials first (401 with `WWW-Authenticate`, so an unauthenticated
+//! client learns neither which paths exist nor which methods they take);
+//! then unknown paths are 404 and any method but GET and HEAD is 405 with
+//! `Allow: GET, HEAD`. HEAD answers like GET without the body (hyper drops it).
+
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::{Method, Response, StatusCode};
+
+use super::auth::Auth;
+use crate::metrics;
+
+/// Extra routes a caller can add (e.g. `/assess`): path → body producer
+/// from the query string, answering (status, JSON body).
+pub type Route = (String, Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>);
+
+/// The routes and who may use them, shared by every connection.
+pub struct Router {
+    pub auth: Auth,
+    pub extra: Vec<Route>,
+}
+
+/// The parts of a request the router looks at.
+pub struct Req<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub authorization: Option<&'a [u8]>,
+}
+
+pub fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    respond(status, "text/plain", body.to_string())
+}
+
+impl Router {
+    pub fn route(&self, req: &Req<'_>) -> Response<Full<Bytes>> {
+        let known = matches!(req.path, "/healthz" | "/readyz" | "/metrics")
+            || self.extra.iter().any(|(p, _)| p == req.path);
+        if req.path != "/healthz" && !self.auth.allows(req.authorization) {
+            unauthorized().inc();
+            let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+            for c in self.auth.challenges() {
+                r.headers_mut()
+                    .append(WWW_AUTHENTICATE, HeaderValue::from_static(c));
+            }
+            return r;
+        }
+        if !known {
+            return text(StatusCode::NOT_FOUND, "not found\n");
+        }
+        if req.method != Method::GET && req.method != Method::HEAD {
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        match req.path {
+            "/healthz" => text(StatusCode::OK, "ok\n"),
+            "/readyz" => {
+                let bad = super::not_ready();
+                if bad.is_empty() {
+                    text(StatusCode::OK, "ready\n")
+                } else {
+                    let body = format!("not ready: {}\n", bad.join(" "));
+                    respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", body)
+                }
+            }
+            "/metrics" => respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                metrics::registry().render(),
+            ),
+            path => {
+                let Some((_, f)) = self.extra.iter().find(|(p, _)| p == path) else {
+                    return text(StatusCode::NOT_FOUND, "not found\n");
+                };
+                let (code, body) = f(req.query);
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                respond(status, "application/json", body)
+            }
+        }
+    }
+}
+
+/// HttpRequestUnauthorized: a request without the configured credentials.
+fn unauthorized() -> metrics::Counter {
+    metrics::counter(
+        "http_requests_unauthorized_total",
+        "HTTP requests refused with 401 (missing or wrong credentials).",
+        &[],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn router(auth: Auth) -> Router {
+        let assess: Route = (
+            "/assess".into(),
+            Arc::new(|q: &str| (200, format!("{{\"q\":\"{q}\"}}"))),
+        );
+        Router {
+            auth,
+            extra: vec![assess],
+        }
+    }
+
+    fn status(
+        r: &Router,
+        method: Method,
+        path: &str,
+        authz: Option<&str>,
+    ) -> Response<Full<Bytes>> {
+        r.route(&Req {
+            method: &method,
+            path,
+            query: "",
+            authorization: authz.map(str::as_bytes),
+        })
+    }
+
+    #[test]
+    fn every_route_refuses_other_methods_with_405_and_allow() {
+        let r = router(Auth::none());
+        for path in ["/healthz", "/readyz", "/metrics", "/assess"] {
+            for m in [
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+                Method::PATCH,
+            ] {
+                let resp = status(&r, m.clone(), path, None);
+                assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{m} {path}");
+                assert_eq!(resp.headers()[ALLOW], "GET, HEAD");
+            }
+            // `/readyz` may be 503 here: other tests mark components not ready.
+            for m in [Method::GET, Method::HEAD] {
+                let s = status(&r, m.clone(), path, None).status();
+                assert!(s == StatusCode::OK || path == "/readyz", "{m} {path}: {s}");
+                assert!(s != StatusCode::METHOD_NOT_ALLOWED, "{m} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_paths_are_404_for_every_method() {
+        let r = router(Auth::none());
+        for m in [Method::GET, Method::POST] {
+            assert_eq!(status(&r, m, "/nope", None).status(), StatusCode::NOT_FOUND);
+        }
+    }
+
+    #[test]
+    fn with_a_token_everything_but_healthz_needs_it() {
+        let r = router(Auth::new(Some(Secret::new("tok")), None));
+        assert_eq!(
+            status(&r, Method::GET, "/healthz", None).status(),
+            StatusCode::OK
+        );
+        for path in ["/readyz", "/metrics", "/assess", "/nope"] {
+            let resp = status(&r, Method::GET, path, None);
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+            assert_eq!(
+                resp.headers()[WWW_AUTHENTICATE],
+                "Bearer realm=\"greengate\""
+            );
+            let resp = status(&r, Method::POST, path, Some("Bearer wrong"));
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+        }
+        for path in ["/readyz", "/metrics", "/assess"] {
+            let resp = status(&r, Method::GET, path, Some("Bearer tok"));
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        }
+        let resp = status(&r, Method::GET, "/nope", Some("Bearer tok"));
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    }
+}
