@@ -1,0 +1,1 @@
+//! HJ 212 (placeholder while DL/T 645 lands).
