@@ -16,3 +16,4 @@ pub mod bcd;
 pub mod cjt188;
 pub mod dlt645;
 pub mod hj212;
+mod scan;

@@ -3,6 +3,7 @@
 use super::types::{Address, Control};
 use super::Error;
 use crate::protocols::bcd::sum8;
+use crate::protocols::scan::{scan, Attempt, Scan};
 
 /// Frame start and end bytes, the wake-up byte, and the offset added to
 /// every data byte on the wire.
@@ -44,18 +45,6 @@ pub enum Decoded<'a> {
     NeedMore,
 }
 
-enum Attempt<'a> {
-    Frame(Frame<'a>, usize),
-    NeedMore,
-    /// This `68` does not start a frame (wrong second `68`, impossible
-    /// control byte, length over 200).
-    Stray,
-    /// A complete frame whose checksum or end byte is wrong.
-    Bad(Error),
-    /// A well-formed error reply.
-    Refused(Error),
-}
-
 /// Decodes the frame at the front of `buf`.
 ///
 /// Wake-up `FE`s before the frame and after its `16` are skipped silently.
@@ -68,58 +57,12 @@ enum Attempt<'a> {
 /// is [`Error::ErrorReply`]. Every error says how many bytes to drop
 /// ([`Error::skip`]).
 pub fn decode(buf: &[u8]) -> Result<Decoded<'_>, Error> {
-    let first = buf.iter().position(|b| *b != WAKE).unwrap_or(buf.len());
-    let Some(p) = buf
-        .iter()
-        .skip(first)
-        .position(|b| *b == START)
-        .map(|q| q + first)
-    else {
-        return if first == buf.len() {
-            Ok(Decoded::NeedMore)
-        } else {
-            Err(Error::NotAFrame { skip: buf.len() })
-        };
-    };
-    if p > first {
-        return Err(Error::NotAFrame { skip: p });
+    match scan(buf, START, WAKE, |p| attempt(buf, p)) {
+        Scan::Frame(frame, len) => Ok(Decoded::Frame { frame, len }),
+        Scan::NeedMore => Ok(Decoded::NeedMore),
+        Scan::Skip(skip) => Err(Error::NotAFrame { skip }),
+        Scan::Err(e) => Err(e),
     }
-    match attempt(buf, p) {
-        Attempt::Frame(frame, len) => Ok(Decoded::Frame { frame, len }),
-        Attempt::Refused(e) => Err(e),
-        Attempt::Stray => Err(Error::NotAFrame { skip: p + 1 }),
-        // A complete frame further on beats a start still waiting for bytes
-        // (a false start with a large L).
-        Attempt::NeedMore => complete_after(buf, p)
-            .map_or(Ok(Decoded::NeedMore), |q| Err(Error::NotAFrame { skip: q })),
-        Attempt::Bad(e) => {
-            // A real frame may begin inside the bad one (resynchronise on a
-            // later 68 that passes its own checks).
-            for q in candidates(buf, p + 1, e.skip()) {
-                match attempt(buf, q) {
-                    Attempt::Frame(..) | Attempt::Refused(_) => {
-                        return Err(Error::NotAFrame { skip: q })
-                    }
-                    Attempt::NeedMore => {
-                        return complete_after(buf, q)
-                            .map_or(Ok(Decoded::NeedMore), |r| Err(Error::NotAFrame { skip: r }))
-                    }
-                    Attempt::Stray | Attempt::Bad(_) => {}
-                }
-            }
-            Err(e)
-        }
-    }
-}
-
-fn candidates(buf: &[u8], from: usize, to: usize) -> impl Iterator<Item = usize> + '_ {
-    (from..to.min(buf.len())).filter(|q| buf.get(*q) == Some(&START))
-}
-
-/// The first start after `p` where a complete, checked frame lies.
-fn complete_after(buf: &[u8], p: usize) -> Option<usize> {
-    candidates(buf, p + 1, buf.len())
-        .find(|q| matches!(attempt(buf, *q), Attempt::Frame(..) | Attempt::Refused(_)))
 }
 
 /// Like [`decode`] for input known to be complete (the reply timed out, or a
@@ -140,7 +83,7 @@ pub fn decode_complete(buf: &[u8]) -> Result<(Frame<'_>, usize), Error> {
     }
 }
 
-fn attempt(buf: &[u8], p: usize) -> Attempt<'_> {
+fn attempt(buf: &[u8], p: usize) -> Attempt<Frame<'_>, Error> {
     let at = |i: usize| buf.get(p + i).copied();
     match at(7) {
         Some(START) => {}
@@ -169,17 +112,23 @@ fn attempt(buf: &[u8], p: usize) -> Attempt<'_> {
     };
     let want = sum8(body);
     if cs != want {
-        return Attempt::Bad(Error::BadChecksum {
-            got: cs,
-            want,
-            len: p + OVERHEAD + len,
-        });
+        return Attempt::Bad(
+            Error::BadChecksum {
+                got: cs,
+                want,
+                len: p + OVERHEAD + len,
+            },
+            p + OVERHEAD + len,
+        );
     }
     if end != END {
-        return Attempt::Bad(Error::BadEnd {
-            got: end,
-            len: p + OVERHEAD + len,
-        });
+        return Attempt::Bad(
+            Error::BadEnd {
+                got: end,
+                len: p + OVERHEAD + len,
+            },
+            p + OVERHEAD + len,
+        );
     }
     let mut address = [0u8; 6];
     address.copy_from_slice(body.get(1..7).unwrap_or(&[0; 6]));
