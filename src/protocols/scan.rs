@@ -1,7 +1,7 @@
-//! Finding a frame in a byte stream, shared by DL/T 645 and CJ/T 188: both
-//! start a frame with `68`, may send `FE` wake-up bytes first, and put no
-//! escaping in the data, so a `68` inside noise or data can look like a
-//! start. Each codec says what the bytes at one `68` are ([`Attempt`]);
+//! Finding a frame in a byte stream, shared by DL/T 645 and CJ/T 188 (and
+//! HJ 212, whose `##` is found by its first `#`): a frame starts with a
+//! byte that may also occur in noise or unescaped data, after optional
+//! wake-up bytes (`FE` for the meters). Each codec says what the bytes at one start are ([`Attempt`]);
 //! this module decides which `68` to believe.
 
 /// What one codec makes of the bytes starting at one candidate `68`.
@@ -37,10 +37,13 @@ pub(crate) enum Scan<F, E> {
 pub(crate) fn scan<F, E>(
     buf: &[u8],
     start: u8,
-    wake: u8,
+    wake: Option<u8>,
     attempt: impl Fn(usize) -> Attempt<F, E>,
 ) -> Scan<F, E> {
-    let first = buf.iter().position(|b| *b != wake).unwrap_or(buf.len());
+    let first = buf
+        .iter()
+        .position(|b| Some(*b) != wake)
+        .unwrap_or(buf.len());
     let Some(p) = buf
         .iter()
         .skip(first)

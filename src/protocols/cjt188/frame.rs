@@ -36,7 +36,7 @@ pub enum Decoded<'a> {
 /// as [`Error::BadChecksum`] / [`Error::BadEnd`] unless a checked frame
 /// starts inside it, an abnormal reply as [`Error::ErrorReply`].
 pub fn decode(buf: &[u8]) -> Result<Decoded<'_>, Error> {
-    match scan(buf, START, WAKE, |p| attempt(buf, p)) {
+    match scan(buf, START, Some(WAKE), |p| attempt(buf, p)) {
         Scan::Frame(frame, len) => Ok(Decoded::Frame { frame, len }),
         Scan::NeedMore => Ok(Decoded::NeedMore),
         Scan::Skip(skip) => Err(Error::NotAFrame { skip }),

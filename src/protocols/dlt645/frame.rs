@@ -57,7 +57,7 @@ pub enum Decoded<'a> {
 /// is [`Error::ErrorReply`]. Every error says how many bytes to drop
 /// ([`Error::skip`]).
 pub fn decode(buf: &[u8]) -> Result<Decoded<'_>, Error> {
-    match scan(buf, START, WAKE, |p| attempt(buf, p)) {
+    match scan(buf, START, Some(WAKE), |p| attempt(buf, p)) {
         Scan::Frame(frame, len) => Ok(Decoded::Frame { frame, len }),
         Scan::NeedMore => Ok(Decoded::NeedMore),
         Scan::Skip(skip) => Err(Error::NotAFrame { skip }),
