@@ -23,6 +23,12 @@ impl<'a> Cp<'a> {
     pub fn get(self, key: &str) -> Option<&'a str> {
         self.fields().find(|f| f.key == key).map(|f| f.value)
     }
+    /// `DataTime` (`YYYYMMDDhhmmss`): the start of the window the values
+    /// describe, in the station's local time (UTC+8 in China); the caller
+    /// attaches the offset.
+    pub fn data_time(self) -> Option<chrono::NaiveDateTime> {
+        chrono::NaiveDateTime::parse_from_str(self.get("DataTime")?, "%Y%m%d%H%M%S").ok()
+    }
 }
 
 /// One `;`-separated item.

@@ -35,7 +35,7 @@ pub mod split;
 pub use cp::{Cp, CpWriter, DataFlag, Field, Item, Suffix};
 pub use crc::Crc;
 pub use frame::{decode, decode_complete, encode, Decoded, Frame};
-pub use packet::{cn, qn_kind, Flag, Packet, QnKind};
+pub use packet::{cn, qn_kind, qn_rtn, st, Flag, Packet, QnKind};
 pub use split::{split, Limits, Message, Pushed, Reassembler};
 
 /// Why bytes did not yield the frame or packet the caller wanted. Each

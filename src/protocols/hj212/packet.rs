@@ -34,12 +34,52 @@ impl Flag {
     }
 }
 
-/// Command codes the codec itself needs to know.
+/// Command codes (CN) from protocols.md.
 pub mod cn {
+    /// Answer timeout and retries (`OverTime=5;ReCount=3`).
+    pub const SET_TIMEOUT_RETRIES: u16 = 1000;
+    pub const READ_CLOCK: u16 = 1011;
+    pub const SET_CLOCK: u16 = 1012;
+    pub const READ_RTD_INTERVAL: u16 = 1061;
+    pub const SET_RTD_INTERVAL: u16 = 1062;
+    pub const REAL_TIME_DATA: u16 = 2011;
+    pub const EQUIPMENT_STATUS: u16 = 2021;
+    pub const DAY_DATA: u16 = 2031;
+    pub const MINUTE_DATA: u16 = 2051;
+    /// 2025: noise single measurement.
+    pub const NOISE_SINGLE: u16 = 2052;
+    pub const HOUR_DATA: u16 = 2061;
+    /// Request answer, with `QnRtn` (see [`super::qn_rtn`]).
     pub const REQUEST_ANSWER: u16 = 9011;
+    /// Execution result, with `ExeRtn` (1 ok, …, 100 no data).
     pub const EXECUTION_RESULT: u16 = 9012;
     pub const NOTIFY_ANSWER: u16 = 9013;
     pub const DATA_ANSWER: u16 = 9014;
+    /// 2025: heartbeat.
+    pub const HEARTBEAT: u16 = 9015;
+}
+
+/// System codes (ST) from protocols.md.
+pub mod st {
+    pub const AIR: u16 = 22;
+    pub const ACOUSTIC_ENVIRONMENT: u16 = 23;
+    pub const NOISE_SOURCES: u16 = 36;
+    pub const CONSTRUCTION_DUST: u16 = 39;
+    pub const SYSTEM_INTERACTION: u16 = 91;
+}
+
+/// `QnRtn` values of a 9011 request answer.
+pub mod qn_rtn {
+    pub const READY: u8 = 1;
+    pub const REFUSED: u8 = 2;
+    pub const BAD_PW: u8 = 3;
+    pub const BAD_MN: u8 = 4;
+    pub const BAD_ST: u8 = 5;
+    pub const BAD_FLAG: u8 = 6;
+    pub const BAD_QN: u8 = 7;
+    pub const BAD_CN: u8 = 8;
+    pub const BAD_CRC: u8 = 9;
+    pub const UNKNOWN: u8 = 100;
 }
 
 /// What a QN looks like. Whatever it is, it is echoed verbatim, and never
@@ -177,7 +217,7 @@ impl<'a> Packet<'a> {
     pub fn data_answer(upload: &Packet<'a>) -> Packet<'a> {
         Packet {
             qn: upload.qn,
-            st: Some(91),
+            st: Some(st::SYSTEM_INTERACTION),
             cn: Some(cn::DATA_ANSWER),
             pw: upload.pw,
             mn: upload.mn,

@@ -92,6 +92,8 @@ fn the_noise_hour_upload_parses_into_header_and_factors() {
     assert!(p.wants_answer() && !p.is_split() && !p.is_2005_style());
     let cp = p.cp.unwrap();
     assert_eq!(cp.get("DataTime"), Some("20261201090000"));
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).and_then(|d| d.and_hms_opt(9, 0, 0));
+    assert_eq!(cp.data_time(), start, "local time, the window's start");
     let factors: Vec<_> = cp
         .fields()
         .filter_map(|f| Some((f.factor()?, f.number()?)))
@@ -322,4 +324,15 @@ fn the_cp_writer_refuses_what_would_break_the_structure() {
     }
     .write(&mut s)
     .is_err());
+}
+
+#[test]
+fn flag_versions_of_2005_2017_and_2025_are_read_from_bits_7_to_2() {
+    assert_eq!(
+        (Flag(0).version(), Flag(4).version(), Flag(5).version()),
+        (0, 1, 1)
+    );
+    assert_eq!((Flag(8).version(), Flag(9).answer_requested()), (2, true));
+    assert_eq!(Flag::new(1, true, true), Flag(7));
+    assert!(Flag(7).split() && !Flag(5).split());
 }
