@@ -355,3 +355,34 @@ fn reply_encoder_writes_the_checked_reply() {
         Err(Error::TooLong(201))
     );
 }
+
+#[test]
+fn every_identifier_protocols_md_lists_has_its_layout() {
+    let k = |d| known(d).map(|k| (k.unit, k.format));
+    assert_eq!(
+        k(DataId::V2007(0x0000_0000)),
+        Some(("kWh", Format::new(4, 2, false)))
+    );
+    assert_eq!(
+        k(DataId::V2007(0x0001_0000)),
+        Some(("kWh", Format::new(4, 2, false)))
+    );
+    assert_eq!(
+        k(DataId::V2007(0x0201_0100)),
+        Some(("V", Format::new(2, 1, false)))
+    );
+    assert_eq!(
+        k(DataId::V2007(0x0202_0100)),
+        Some(("A", Format::new(3, 3, true)))
+    );
+    assert_eq!(
+        k(DataId::V2007(0x0203_0000)),
+        Some(("kW", Format::new(3, 4, true)))
+    );
+    assert_eq!(
+        k(DataId::V1997(0xB611)),
+        Some(("V", Format::new(2, 0, false)))
+    );
+    assert_eq!(k(DataId::V2007(0x0401_0000)), None);
+    assert_eq!(DataId::V2007(0x0001_FF00).to_string(), "0001FF00");
+}

@@ -99,3 +99,41 @@ fn the_reassembler_stays_within_its_limits() {
         Err(Error::BadPacketIndex { pno: 3, pnum: 2 })
     );
 }
+
+#[test]
+fn packets_with_a_qn_each_reassemble_and_keep_every_qn() {
+    let part = |qn: &'static str, pno: u16, cp: &'static str| Packet {
+        qn: Some(qn),
+        st: Some(23),
+        cn: Some(2061),
+        mn: Some("GG0001"),
+        flag: Some(Flag(5)),
+        pnum: Some(2),
+        pno: Some(pno),
+        cp: Some(Cp(cp)),
+        ..Default::default()
+    };
+    let mut r = Reassembler::default();
+    assert_eq!(
+        r.push(&part("20261201100000001", 2, "L90-Data=46.0"))
+            .unwrap(),
+        Pushed::Pending
+    );
+    let Pushed::Complete(m) = r
+        .push(&part(
+            "20261201100000000",
+            1,
+            "DataTime=20261201090000;Leq-Data=52.3",
+        ))
+        .unwrap()
+    else {
+        panic!("incomplete")
+    };
+    assert_eq!(m.cp, "DataTime=20261201090000;Leq-Data=52.3;L90-Data=46.0");
+    assert_eq!(
+        m.qn.as_deref(),
+        Some("20261201100000000"),
+        "the header is PNO 1's"
+    );
+    assert_eq!(m.qns, ["20261201100000000", "20261201100000001"]);
+}

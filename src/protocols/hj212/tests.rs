@@ -336,3 +336,20 @@ fn flag_versions_of_2005_2017_and_2025_are_read_from_bits_7_to_2() {
     assert_eq!(Flag::new(1, true, true), Flag(7));
     assert!(Flag(7).split() && !Flag(5).split());
 }
+
+#[test]
+fn the_cp_example_of_protocols_md_splits_into_items_and_fields() {
+    let cp = Cp("DataTime=20261201090000;Leq-Data=52.3,Leq-Flag=N;L10-Data=55.1");
+    let items: Vec<Vec<_>> = cp
+        .items()
+        .map(|i| i.fields().map(|f| (f.key, f.value)).collect())
+        .collect();
+    assert_eq!(
+        items,
+        [
+            vec![("DataTime", "20261201090000")],
+            vec![("Leq-Data", "52.3"), ("Leq-Flag", "N")],
+            vec![("L10-Data", "55.1")]
+        ]
+    );
+}
