@@ -23,7 +23,7 @@
 //!
 //! Layers: [`frame`] finds and checks frames in a byte stream; [`packet`]
 //! parses and writes the data segment; [`cp`] reads and builds the CP
-//! section; [`split`] cuts long uploads into packets and puts them back
+//! section; [`mod@split`] cuts long uploads into packets and puts them back
 //! together. See `README.md` beside this file.
 
 pub mod cp;
