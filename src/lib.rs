@@ -26,6 +26,7 @@ pub mod model;
 pub mod outbox;
 pub mod pipeline;
 pub mod profiles;
+pub mod protocols;
 #[cfg(feature = "demo")]
 pub mod sim;
 pub mod sinks;
