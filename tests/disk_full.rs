@@ -154,6 +154,8 @@ fn a_disk_that_fills_mid_segment_during_a_store_outage_loses_no_acknowledged_mes
     d.assert_running();
     let received = d.metric("mqtt_messages_received_total");
     assert!(received < n as f64, "the broker holds the rest: {received}");
+    let stuck = d.metrics();
+    let acked_while_full = metric_sum(&stuck, "pipeline_readings_total");
 
     // The store returns; the filler stays: space comes only from what
     // greengate delivers and deletes.
@@ -165,6 +167,13 @@ fn a_disk_that_fills_mid_segment_during_a_store_outage_loses_no_acknowledged_mes
     let m = d.metrics();
     assert_eq!(metric_sum(&m, "pipeline_storage_writable"), 1.0);
     assert_eq!(metric_sum(&m, "mqtt_messages_received_total") as usize, n);
+    eprintln!(
+        "disk full: offered {n}, received while full {received}, committed while full \
+         {acked_while_full}, write failures {}, stored {} (distinct {}), dead letters 0",
+        metric_sum(&m, "outbox_write_errors_total"),
+        s.samples,
+        s.by_ts.len()
+    );
     assert_eq!(d.stop(), 0, "{}", d.log());
 }
 
