@@ -114,3 +114,44 @@ fn a_poison_message_is_dead_lettered_and_never_blocks_the_ones_behind_it() {
     assert_eq!(metric_sum(&m, "mqtt_connection_errors_total"), 0.0, "{m}");
     assert_eq!(metric_sum(&m, "mqtt_connections_total"), 1.0, "{m}");
 }
+
+#[test]
+fn forged_readings_cannot_speak_for_another_device_or_as_an_indicator() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start_with(BROKER);
+    let vm = Victoria::start();
+    let http_port = free_port();
+    let cfg = write_config(dir.path(), broker.port(), http_port, &vm, "", "");
+    let d = Daemon::start(&cfg, http_port, dir.path());
+    // LP_TOPIC names dev-1; the first payload claims devB, the second is an
+    // indicator of another device.
+    let ts = |i: i64| (BASE_MS + i) * 1_000_000;
+    let mut forged = vec![
+        format!("fault,device=devB seq=0i {}", ts(0)),
+        format!("gg_noise_day,device=noise-01 ld=20 {}", ts(1)),
+    ];
+    forged.extend(messages(1..10));
+    publish(broker.port(), LP_TOPIC, forged);
+    let s = wait_for_distinct(&vm, "fault_seq", 10, LONG);
+    assert_all_stored(&s, 10, &d.log());
+    let series = vm.export(r#"{__name__=~"fault_seq|gg_.*"}"#);
+    assert!(!series.is_empty());
+    for s in &series {
+        assert_eq!(s["metric"]["__name__"], "fault_seq", "{s}");
+        assert_eq!(
+            s["metric"]["device"], "dev-1",
+            "stored as the topic's device: {s}"
+        );
+    }
+    let dead = dead_letters(dir.path());
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["origin"], LP_TOPIC);
+    let reason = dead[0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("reserved_measurement: "), "{reason}");
+    let m = d.metrics();
+    assert_eq!(metric_sum(&m, "mqtt_device_overrides_total"), 1.0, "{m}");
+    assert!(
+        m.contains(r#"greengate_mqtt_messages_rejected_total{reason="reserved_measurement"} 1"#),
+        "{m}"
+    );
+}

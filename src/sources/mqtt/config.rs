@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::config::{join, Check, CheckRefs, Secret, SecretSource, Tags, Validate};
+use crate::profiles::guard::DeviceMismatch;
 use crate::profiles::mqtt::Format;
 use crate::profiles::topic::TopicFilter;
 use crate::profiles::ProfileSet;
@@ -112,6 +113,9 @@ pub struct Subscription {
     pub qos: u8,
     /// Static tags added to every reading from this subscription.
     pub tags: Tags,
+    /// When the payload's `device` tag contradicts the topic's device:
+    /// `topic_wins` (default, counted) or `reject` (dead letter).
+    pub device_mismatch: DeviceMismatch,
 }
 
 impl Default for Subscription {
@@ -121,6 +125,7 @@ impl Default for Subscription {
             profile: String::new(),
             qos: 1,
             tags: Tags::default(),
+            device_mismatch: DeviceMismatch::default(),
         }
     }
 }

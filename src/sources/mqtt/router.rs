@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::metrics::{self, Counter};
 use crate::model::Reading;
+use crate::profiles::guard::{self, DeviceMismatch};
 use crate::profiles::topic::TopicFilter;
 use crate::profiles::{decode, Profile, ProfileSet};
 
@@ -17,8 +18,11 @@ pub struct Route {
     pub qos: u8,
     pub profile: Arc<Profile>,
     pub tags: BTreeMap<String, String>,
+    pub device_mismatch: DeviceMismatch,
     /// `mqtt_messages_received_total{subscription=<filter>}`.
     pub received: Counter,
+    /// `mqtt_device_overrides_total{subscription=<filter>}`.
+    overrides: Counter,
 }
 
 /// Why a message was rejected; `reason` is the metric label.
@@ -53,6 +57,12 @@ impl Router {
             };
             routes.push(Route {
                 received: received_counter(&s.filter),
+                overrides: metrics::counter(
+                    "mqtt_device_overrides_total",
+                    "Readings whose payload named another device than the topic; the topic's was kept.",
+                    &[("subscription", s.filter.as_str())],
+                ),
+                device_mismatch: s.device_mismatch,
                 filter,
                 qos: s.qos,
                 profile: Arc::new(profile.clone()),
@@ -96,12 +106,46 @@ impl Router {
                 ),
             });
         }
-        decode(&route.profile, &route.tags, &captures, payload, received_ns).map_err(|e| {
-            Rejection {
+        let mut readings = decode(&route.profile, &route.tags, &captures, payload, received_ns)
+            .map_err(|e| Rejection {
                 reason: e.reason(),
                 detail: format!("profile {}: {e}", route.profile.name),
+            })?;
+        let guarded = guard::refuse_reserved(&readings).and_then(|()| {
+            // The device the topic names: a capture, else the subscription's tag.
+            let topic_device = captures
+                .iter()
+                .find(|(k, _)| k == "device")
+                .map(|(_, v)| v.as_str())
+                .or(route.tags.get("device").map(String::as_str));
+            match topic_device {
+                Some(d) => guard::enforce_device(&mut readings, d, route.device_mismatch),
+                None => Ok(0),
             }
-        })
+        });
+        match guarded {
+            Ok(0) => {}
+            Ok(n) => {
+                route.overrides.add(n as u64);
+                let total = route.overrides.get();
+                if total <= 10 || total.is_power_of_two() {
+                    tracing::warn!(
+                        topic,
+                        readings = n,
+                        total,
+                        event = "MqttDeviceOverridden",
+                        "Payload named another device than its topic; the topic's device was kept."
+                    );
+                }
+            }
+            Err(e) => {
+                return Err(Rejection {
+                    reason: e.reason(),
+                    detail: format!("profile {}: {e}", route.profile.name),
+                })
+            }
+        }
+        Ok(readings)
     }
 }
 

@@ -89,6 +89,119 @@ fn an_oversized_payload_is_dead_lettered_by_its_start_only() {
     assert!(std::str::from_utf8(head).is_ok());
 }
 
+fn lp_router(policy: DeviceMismatch) -> Router {
+    let mut set = ProfileSet::default();
+    let mut cx = crate::config::Check::new(".");
+    let mqtt: crate::profiles::MqttProfile =
+        crate::config::parse_value(serde_json::json!({"format": "line_protocol"}), "p", &mut cx)
+            .unwrap();
+    set.profiles.insert(
+        "lp".into(),
+        Profile {
+            name: "lp".into(),
+            class: "custom".into(),
+            mqtt: Some(mqtt),
+            ..Default::default()
+        },
+    );
+    let cfg = MqttConfig {
+        subscriptions: vec![
+            Subscription {
+                filter: format!("s/{policy:?}/lp/+device"),
+                profile: "lp".into(),
+                device_mismatch: policy,
+                ..Default::default()
+            },
+            Subscription {
+                filter: format!("s/{policy:?}/agg"),
+                profile: "lp".into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    Router::new(&cfg, &set)
+}
+
+#[test]
+fn a_payload_cannot_name_another_device_than_its_topic() {
+    let r = lp_router(DeviceMismatch::TopicWins);
+    let rs = r
+        .handle(
+            "s/TopicWins/lp/devA",
+            b"env,device=devB t=1 5\nenv t=2 6",
+            1,
+        )
+        .unwrap();
+    assert!(rs.iter().all(|r| r.tag("device") == Some("devA")));
+    assert_eq!(r.routes[0].overrides.get(), 1, "the override is counted");
+    // Without a device in the topic, the payload's is the only one.
+    let rs = r
+        .handle("s/TopicWins/agg", b"env,device=devB t=1 5", 1)
+        .unwrap();
+    assert_eq!(rs[0].tag("device"), Some("devB"));
+
+    let r = lp_router(DeviceMismatch::Reject);
+    let e = r
+        .handle("s/Reject/lp/devA", b"env,device=devB t=1 5", 1)
+        .unwrap_err();
+    assert_eq!(e.reason, "device_mismatch");
+    assert!(
+        e.detail
+            .contains("\"devB\" contradicts the topic's device \"devA\""),
+        "{}",
+        e.detail
+    );
+    assert!(r
+        .handle("s/Reject/lp/devA", b"env,device=devA t=1 5", 1)
+        .is_ok());
+}
+
+#[test]
+fn a_json_payloads_device_tag_cannot_override_the_topics() {
+    let mut set = ProfileSet::default();
+    let mut cx = crate::config::Check::new(".");
+    let mqtt: crate::profiles::MqttProfile = crate::config::parse_value(
+        serde_json::json!({"tags": {"device": "id"}, "fields": {"v": {"path": "v"}}}),
+        "p",
+        &mut cx,
+    )
+    .unwrap();
+    let profile = Profile {
+        name: "j".into(),
+        class: "meter".into(),
+        mqtt: Some(mqtt),
+        ..Default::default()
+    };
+    set.profiles.insert("j".into(), profile);
+    let cfg = MqttConfig {
+        subscriptions: vec![Subscription {
+            filter: "json/+device".into(),
+            profile: "j".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let r = Router::new(&cfg, &set);
+    let rs = r.handle("json/m1", br#"{"id": "m2", "v": 1}"#, 1).unwrap();
+    assert_eq!(rs[0].tag("device"), Some("m1"));
+    assert_eq!(r.routes[0].overrides.get(), 1);
+}
+
+#[test]
+fn indicator_measurements_are_refused_from_mqtt_payloads() {
+    let r = lp_router(DeviceMismatch::TopicWins);
+    let e = r
+        .handle(
+            "s/TopicWins/lp/noise-01",
+            b"noise laeq=50 5\ngg_noise_day,device=noise-01 ld=20 5",
+            1,
+        )
+        .unwrap_err();
+    assert_eq!(e.reason, "reserved_measurement");
+    assert!(e.detail.contains("\"gg_noise_day\""), "{}", e.detail);
+}
+
 #[test]
 fn decode_errors_name_the_profile() {
     let e = router().handle("b/x/up", br#"{"v": 1}"#, 1).unwrap_err();
