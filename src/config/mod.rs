@@ -15,7 +15,7 @@ mod duration;
 mod secret;
 
 pub use duration::{duration, opt_duration};
-pub use secret::{Secret, SecretSource};
+pub use secret::{read_small_file, Secret, SecretSource};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
