@@ -155,3 +155,63 @@ fn forged_readings_cannot_speak_for_another_device_or_as_an_indicator() {
         "{m}"
     );
 }
+
+/// What the docs say happens above `receive_limit_bytes`, and the fix.
+#[test]
+fn above_the_receive_limit_the_brokers_message_size_limit_must_drop_it() {
+    let big = "x".repeat(2 << 20);
+    let mqtt = "max_payload_bytes = 4096\nreceive_limit_bytes = 1048576";
+
+    // Without a broker limit: the packet cannot be read, so it cannot be
+    // acknowledged; it is redelivered and blocks what is behind it.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start_with(BROKER);
+    let vm = Victoria::start();
+    let http_port = free_port();
+    let cfg = write_config(dir.path(), broker.port(), http_port, &vm, "", mqtt);
+    let d = Daemon::start(&cfg, http_port, dir.path());
+    let mut queued = vec![big.clone()];
+    queued.extend(messages(0..5));
+    publish(broker.port(), LP_TOPIC, queued);
+    wait_until("the packet to be refused twice", LONG, || {
+        let m = d.metrics();
+        m.contains(r#"reason="packet_too_large""#)
+            && metric_sum(&m, "mqtt_messages_rejected_total") >= 2.0
+    });
+    assert!(d.metric("mqtt_connection_errors_total") >= 2.0);
+    assert!(d.log().contains("MqttPacketTooLarge"), "{}", d.log());
+    assert!(
+        stored(&vm, "fault_seq").by_ts.is_empty(),
+        "the messages behind it are blocked (the documented failure)"
+    );
+    drop(d);
+
+    // With message_size_limit below receive_limit_bytes the broker drops it
+    // on arrival (Mosquitto 2.0.11 logs "Dropped too large PUBLISH"; an MQTT
+    // 3.1.1 publisher gets a PUBACK or, at times, a closed connection), so
+    // nothing blocks.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start_with(&format!("{BROKER}message_size_limit 524288\n"));
+    let vm = Victoria::start();
+    let http_port = free_port();
+    let cfg = write_config(dir.path(), broker.port(), http_port, &vm, "", mqtt);
+    let d = Daemon::start(&cfg, http_port, dir.path());
+    let _ = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(common::publish::publish_all(
+            broker.port(),
+            LP_TOPIC.to_string(),
+            vec![big],
+            1,
+        ));
+    publish(broker.port(), LP_TOPIC, messages(0..5));
+    let s = wait_for_distinct(&vm, "fault_seq", 5, LONG);
+    assert_all_stored(&s, 5, &d.log());
+    assert_eq!(d.metric("mqtt_connection_errors_total"), 0.0);
+    assert!(
+        dead_letters(dir.path()).is_empty(),
+        "it never reached greengate"
+    );
+}
