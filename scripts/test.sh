@@ -28,5 +28,7 @@ fi
 export RUST_BACKTRACE=1
 # Proptest cases are bounded so the fuzz-style tests finish in CI time.
 export PROPTEST_CASES="${PROPTEST_CASES:-256}"
+# The dependency audit first: a known-bad crate in Cargo.lock fails fast.
+bash scripts/audit-deps.sh
 cargo test --all-targets --locked "$@"
 cargo test --doc --locked

@@ -50,13 +50,31 @@ fn every_shipped_device_profile_is_loaded_by_the_example_config() {
 fn environment_overrides_scalars() {
     // GREENGATE__SITE__COMMUNITY_ID overrides [site] community_id. Only this
     // test sets the variable, and every config stays valid with it.
-    std::env::set_var("GREENGATE__SITE__COMMUNITY_ID", "from-env");
+    // String keys keep the text as written (`0001`, not the number 1);
+    // number keys convert it.
+    let vars = [
+        ("GREENGATE__SITE__COMMUNITY_ID", "0001"),
+        ("GREENGATE__SINKS__INFLUXDB__TOKEN", "true"),
+        ("GREENGATE__SOURCES__MQTT__PORT", "18830"),
+    ];
+    for (k, v) in vars {
+        std::env::set_var(k, v);
+    }
     let cfg = Config::load(std::path::Path::new("config/greengate.example.toml"));
-    std::env::remove_var("GREENGATE__SITE__COMMUNITY_ID");
+    for (k, _) in vars {
+        std::env::remove_var(k);
+    }
+    let cfg = cfg.unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(cfg.site.community_id, "0001");
+    let influx = cfg
+        .sinks
+        .influxdb
+        .expect("the example has an influxdb sink");
     assert_eq!(
-        cfg.unwrap_or_else(|p| panic!("{p}")).site.community_id,
-        "from-env"
+        influx.token.map(|t| t.expose().to_string()).as_deref(),
+        Some("true")
     );
+    assert_eq!(cfg.sources.mqtt.expect("mqtt").port, 18830);
 }
 
 /// The compose stack's greengate config (deploy/compose) with its container

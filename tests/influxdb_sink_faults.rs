@@ -332,3 +332,39 @@ async fn the_sink_stops_when_its_outbox_is_drained_and_closed() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_store_answer_that_echoes_the_token_is_logged_and_dead_lettered_redacted() {
+    const TOKEN: &str = "s3cret-T0ken-value";
+    // A proxy that echoes the request headers (and the token once more) in its 400.
+    let stub = HttpStub::start(|r, _| {
+        let auth = r.header("authorization").unwrap_or_default().to_string();
+        Reply::status(400).body(&format!(
+            r#"{{"error":"bad line","headers":{{"Authorization":"{auth}"}},"seen":"{TOKEN}"}}"#
+        ))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let dead_path = dir.path().join("dead.jsonl");
+    let dead = DeadLetterWriter::open(dead_path.clone(), 1 << 20).unwrap();
+    let cfg: InfluxDbConfig = serde_json::from_value(serde_json::json!({
+        "url": stub.url(), "org": "o", "bucket": "b", "token": TOKEN,
+        "retry_min": "10ms", "retry_max": "1s", "timeout": "500ms",
+    }))
+    .unwrap();
+    let mut w = InfluxWriter::new(&cfg, "tredact", dead).unwrap();
+    let (data, _) = batch(1);
+    let done = w.write(&data, &CancellationToken::new()).await.unwrap();
+    assert_eq!(done.lines_dead_lettered, 1);
+    assert_eq!(
+        stub.requests()[0].header("authorization"),
+        Some(format!("Token {TOKEN}").as_str()),
+        "the stub did see the token"
+    );
+    let text = std::fs::read_to_string(&dead_path).unwrap();
+    assert!(!text.contains(TOKEN), "{text}");
+    let dl = dead_letters(&dead_path);
+    assert_eq!(
+        dl[0]["reason"],
+        r#"HTTP 400: {"error":"bad line","headers":{"Authorization":"Token <redacted>"},"seen":"<redacted>"}"#
+    );
+}

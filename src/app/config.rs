@@ -145,14 +145,26 @@ impl Config {
     /// Loads `file` with environment overrides and validates everything,
     /// returning every problem found.
     pub fn load(file: &Path) -> Result<Config, Problems> {
-        let root = config::load_layers(file)?;
+        let layers = config::load_layers(file)?;
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::from_value(root, &base)
+        Self::from_layers(layers, &base)
     }
 
     /// Parses and validates an already merged value tree.
     pub fn from_value(root: serde_json::Value, base_dir: &Path) -> Result<Config, Problems> {
-        let mut cx = Check::new(base_dir);
+        Self::from_layers(
+            config::Layers {
+                root,
+                ..Default::default()
+            },
+            base_dir,
+        )
+    }
+
+    /// Parses and validates merged layers (see [`config::layers`]).
+    pub fn from_layers(layers: config::Layers, base_dir: &Path) -> Result<Config, Problems> {
+        let root = layers.root;
+        let mut cx = Check::new(base_dir).with_env(layers.env);
         let mut s = config::sections(root, SECTIONS, &mut cx);
         let site = config::section(&mut s, "site", &mut cx);
         let log = config::section(&mut s, "log", &mut cx);

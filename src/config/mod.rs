@@ -12,10 +12,12 @@
 //! every file under `config/`.
 
 mod duration;
+pub mod layers;
 mod secret;
 
 pub use duration::{duration, opt_duration};
-pub use secret::{Secret, SecretSource};
+pub use layers::{looks_secret, Layers};
+pub use secret::{read_small_file, Secret, SecretSource};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -56,6 +58,8 @@ impl fmt::Display for Problems {
 pub struct Check {
     base_dir: PathBuf,
     problems: Vec<Problem>,
+    /// Key paths the environment set, with their variable names.
+    env: BTreeMap<String, String>,
 }
 
 impl Check {
@@ -63,7 +67,14 @@ impl Check {
         Check {
             base_dir: base_dir.into(),
             problems: Vec::new(),
+            env: BTreeMap::new(),
         }
+    }
+
+    /// Records which key paths the environment set ([`Layers::env`]).
+    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
+        self.env = env;
+        self
     }
 
     pub fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
@@ -123,30 +134,77 @@ pub fn join(base: &str, key: &str) -> String {
 
 /// Deserialises `value` as a `T`, recording unknown keys and the type error
 /// (if any) as problems under `path`. Returns `None` on a type error.
+///
+/// A string the environment set where the key wants a number or a bool is
+/// converted and the value deserialised again (see [`layers`]). The type
+/// error at a key that looks like a secret never shows the value.
+///
+/// Unknown keys are found by `serde_ignored`, which cannot see into
+/// `#[serde(untagged)]` enums or `#[serde(flatten)]` fields (serde buffers
+/// them): config structs use neither.
 pub fn parse_value<T: DeserializeOwned>(
-    value: serde_json::Value,
+    mut value: serde_json::Value,
     path: &str,
     cx: &mut Check,
 ) -> Option<T> {
-    let mut unknown = Vec::new();
-    let result: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
-        value,
-        &mut |p: serde_ignored::Path| unknown.push(p.to_string()),
-    ));
-    for u in unknown {
-        cx.problem(join(path, &u), "unknown key");
-    }
-    match result {
-        Ok(t) => Some(t),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let at = if inner == "." {
-                path.to_string()
-            } else {
-                join(path, &inner)
+    // Each retry turns one more environment string into a number or bool.
+    for _ in 0..=cx.env.len() {
+        let mut unknown = Vec::new();
+        let result: Result<T, _> = serde_path_to_error::deserialize(
+            serde_ignored::Deserializer::new(value.clone(), &mut |p: serde_ignored::Path| {
+                unknown.push(ignored_path(&p))
+            }),
+        );
+        let err = match result {
+            Ok(t) => {
+                for u in unknown {
+                    cx.problem(join(path, &u), "unknown key");
+                }
+                return Some(t);
+            }
+            Err(e) => e,
+        };
+        let inner = err.path().to_string();
+        let at = if inner == "." {
+            path.to_string()
+        } else {
+            join(path, &inner)
+        };
+        let from_env = cx.env.get(&at).cloned();
+        if from_env.is_some() && layers::coerce_env_string(&mut value, err.path()) {
+            continue;
+        }
+        for u in unknown {
+            cx.problem(join(path, &u), "unknown key");
+        }
+        let mut message = err.into_inner().to_string();
+        if looks_secret(&at) {
+            message = match message.find("expected") {
+                Some(i) => format!("invalid value (not shown: a secret), {}", &message[i..]),
+                None => "invalid value (not shown: a secret)".to_string(),
             };
-            cx.problem(at, e.into_inner().to_string());
-            None
+        }
+        if let Some(var) = from_env {
+            message = format!("{message} (set by {var})");
+        }
+        cx.problem(at, message);
+        return None;
+    }
+    cx.problem(path, "too many environment values that fit no key");
+    None
+}
+
+/// An ignored key's path in the same form as every other problem:
+/// `sinks.influxdb.tokn`, `sources.mqtt.subscriptions[2].filtr` (no `?`
+/// for an `Option` or a newtype on the way).
+fn ignored_path(p: &serde_ignored::Path) -> String {
+    use serde_ignored::Path as P;
+    match p {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        P::Map { parent, key } => join(&ignored_path(parent), key),
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            ignored_path(parent)
         }
     }
 }
@@ -155,31 +213,16 @@ pub fn parse_value<T: DeserializeOwned>(
 /// such as device profiles).
 pub fn read_toml_file(file: &Path) -> Result<serde_json::Value, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
-    let v: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
-    serde_json::to_value(v).map_err(|e| e.to_string())
+    layers::parse_toml(&text)
 }
 
-/// Merges the TOML file with `GREENGATE__...` environment variables.
+/// Reads the TOML file and overlays `GREENGATE__...` environment variables
+/// as strings ([`layers`]).
 ///
-/// The `config` crate lowercases environment keys, so every key is lowercase
+/// Keys are lowercased from the environment, so every key is lowercase
 /// snake_case; arrays of tables cannot be addressed from the environment.
-pub fn load_layers(file: &Path) -> Result<serde_json::Value, Problems> {
-    let built = config::Config::builder()
-        .add_source(config::File::from(file).format(config::FileFormat::Toml))
-        .add_source(
-            config::Environment::with_prefix("GREENGATE")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true),
-        )
-        .build()
-        .and_then(|c| c.try_deserialize::<serde_json::Value>());
-    built.map_err(|e| {
-        Problems(vec![Problem {
-            path: file.display().to_string(),
-            message: e.to_string(),
-        }])
-    })
+pub fn load_layers(file: &Path) -> Result<Layers, Problems> {
+    layers::load(file)
 }
 
 /// Deserialises each known top-level section of `root` separately and

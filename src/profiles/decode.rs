@@ -4,7 +4,9 @@
 //!
 //! Tag precedence, lowest first: profile tags, subscription tags, topic
 //! captures, payload tags (the most specific wins). Every reading must end up
-//! with a `device` tag.
+//! with a `device` tag. The one exception is applied after decoding, by the
+//! MQTT source ([`super::guard`]): a device the topic names wins over the
+//! payload's, and `gg_*` measurements are refused.
 
 use serde_json::Value;
 use std::collections::BTreeMap;

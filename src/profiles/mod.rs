@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod guard;
 pub mod jsonpath;
 pub mod mqtt;
 pub mod timestamp;
@@ -132,6 +133,9 @@ impl ProfileSet {
                 "must be a measurement name such as \"noise\"",
             );
         }
+        if let Some(p) = guard::reserved_problem(&h.class) {
+            cx.problem(join(&at, "class"), p);
+        }
         h.tags.validate(&join(&at, "tags"), cx);
         let mqtt = h.mqtt.and_then(|v| {
             let path = join(&at, "mqtt");
@@ -161,5 +165,29 @@ impl ProfileSet {
 
     pub fn get(&self, name: &str) -> Option<&Profile> {
         self.profiles.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_whose_class_is_an_indicator_measurement_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("forged.toml");
+        std::fs::write(
+            &f,
+            "name = \"forged\"\nclass = \"gg_noise_day\"\n[modbus]\n",
+        )
+        .unwrap();
+        let mut cx = Check::new(dir.path());
+        assert!(ProfileSet::load_file(&f, &mut cx).is_none());
+        let at = format!("{}.class: ", f.display());
+        assert!(
+            cx.problems().iter().any(|p| p.to_string().starts_with(&at)),
+            "{:?}",
+            cx.problems()
+        );
     }
 }

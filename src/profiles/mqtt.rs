@@ -115,6 +115,9 @@ impl Validate for MqttProfile {
                     "must be non-empty, without newlines",
                 );
             }
+            if let Some(p) = super::guard::reserved_problem(m) {
+                cx.problem(join(path, "measurement"), p);
+            }
         }
         for k in self.tags.keys() {
             if bad_key(k) {
@@ -214,6 +217,18 @@ mod tests {
         assert_eq!(
             probs,
             ["p.mqtt.fields.on: unit, scale and offset apply only to float and int fields"]
+        );
+    }
+
+    #[test]
+    fn a_profile_cannot_configure_an_indicator_measurement() {
+        let (_, probs) = parse(serde_json::json!({
+            "measurement": "gg_noise_day", "fields": {"ld": {"path": "ld"}}
+        }));
+        assert_eq!(probs.len(), 1, "{probs:?}");
+        assert!(
+            probs[0].starts_with("p.mqtt.measurement: \"gg_noise_day\" has the prefix \"gg_\""),
+            "{probs:?}"
         );
     }
 

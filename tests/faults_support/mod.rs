@@ -27,6 +27,7 @@ pub fn env_count(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+#[allow(unused_imports)] // not every fault test signals the daemon
 pub use crate::common::daemon::{metric_sum, signal, Daemon};
 
 /// Writes greengate.toml: one MQTT source on `community/+site/lp/+device`

@@ -6,9 +6,11 @@ use std::io::Write;
 
 use super::config::{Auth, InfluxDbConfig};
 use super::outcome::ErrorKind;
+use super::redact::Redactor;
 use super::InfluxError;
 
-/// The most of a response body we keep (for logs and dead letters).
+/// The most of a response body we keep (for logs and dead letters; the
+/// credentials in it are redacted).
 const MAX_BODY: usize = 64 * 1024;
 
 /// What the store answered.
@@ -32,6 +34,8 @@ pub struct Client {
     url: reqwest::Url,
     auth: Auth,
     gzip: bool,
+    /// Applied to every answer body and transport error (`redact.rs`).
+    redactor: Redactor,
 }
 
 impl Client {
@@ -49,6 +53,7 @@ impl Client {
         Ok(Client {
             http,
             url,
+            redactor: Redactor::new(&auth),
             auth,
             gzip: cfg.gzip,
         })
@@ -87,7 +92,11 @@ impl Client {
             ),
             Auth::Basic { username, password } => req.basic_auth(username, Some(password.expose())),
         };
-        let mut resp = req.send().await.map_err(failure)?;
+        let mut resp = req.send().await.map_err(|e| {
+            let mut f = failure(e);
+            f.message = self.redactor.redact(&f.message);
+            f
+        })?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -106,7 +115,7 @@ impl Client {
         Ok(Answer {
             status,
             retry_after,
-            body: String::from_utf8_lossy(&body).into_owned(),
+            body: self.redactor.redact(&String::from_utf8_lossy(&body)),
         })
     }
 }

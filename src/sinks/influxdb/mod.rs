@@ -44,6 +44,7 @@
 mod client;
 pub mod config;
 pub mod outcome;
+mod redact;
 pub mod split;
 mod writer;
 

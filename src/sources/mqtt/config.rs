@@ -12,12 +12,21 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::config::{join, Check, CheckRefs, Secret, SecretSource, Tags, Validate};
+use crate::profiles::guard::DeviceMismatch;
 use crate::profiles::mqtt::Format;
 use crate::profiles::topic::TopicFilter;
 use crate::profiles::ProfileSet;
 
 /// Largest payload MQTT can carry (remaining length limit).
 pub const MQTT_MAX_PACKET: usize = 268_435_455;
+
+/// The default [`MqttConfig::receive_limit`]: well above any sensible
+/// `max_payload_bytes`, small enough to buffer on an edge box.
+pub const DEFAULT_RECEIVE_LIMIT: usize = 32 << 20;
+
+/// Room in a PUBLISH beside its payload: the topic (at most 65,535 bytes),
+/// its length, the packet id and the fixed header.
+const PACKET_OVERHEAD: usize = 64 * 1024 + 16;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -37,6 +46,9 @@ pub struct MqttConfig {
     pub tls: Option<TlsConfig>,
     /// Larger messages are rejected and dead-lettered.
     pub max_payload_bytes: usize,
+    /// The largest MQTT packet the client reads at all (rumqttc's incoming
+    /// limit); see [`MqttConfig::receive_limit`].
+    pub receive_limit_bytes: Option<usize>,
     /// Outgoing in-flight window of the client (rumqttc `inflight`); the
     /// incoming window is the broker's `max_inflight_messages` in MQTT 3.1.1.
     pub inflight: u16,
@@ -67,6 +79,7 @@ impl Default for MqttConfig {
             password_file: None,
             tls: None,
             max_payload_bytes: 256 * 1024,
+            receive_limit_bytes: None,
             inflight: 100,
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
@@ -100,6 +113,9 @@ pub struct Subscription {
     pub qos: u8,
     /// Static tags added to every reading from this subscription.
     pub tags: Tags,
+    /// When the payload's `device` tag contradicts the topic's device:
+    /// `topic_wins` (default, counted) or `reject` (dead letter).
+    pub device_mismatch: DeviceMismatch,
 }
 
 impl Default for Subscription {
@@ -109,6 +125,7 @@ impl Default for Subscription {
             profile: String::new(),
             qos: 1,
             tags: Tags::default(),
+            device_mismatch: DeviceMismatch::default(),
         }
     }
 }
@@ -157,12 +174,26 @@ impl MqttConfig {
             .collect()
     }
 
-    /// The largest packet rumqttc accepts: the payload limit plus room for
-    /// the topic and header, so an oversized payload arrives whole and is
-    /// dead-lettered instead of failing the connection.
+    /// The smallest packet limit that still lets every payload of
+    /// `max_payload_bytes` arrive with the longest topic.
     pub fn max_packet_bytes(&self) -> usize {
         self.max_payload_bytes
-            .saturating_add(64 * 1024 + 16)
+            .saturating_add(PACKET_OVERHEAD)
+            .min(MQTT_MAX_PACKET)
+    }
+
+    /// The largest packet rumqttc reads (its incoming limit): a ceiling far
+    /// above `max_payload_bytes`, so that a message over the payload limit
+    /// still arrives whole, is dead-lettered (its start only) and is
+    /// acknowledged, and never blocks the session. rumqttc buffers a packet
+    /// whole before it can be decoded, so this is also the memory a single
+    /// message may take. A packet above it fails the connection before it is
+    /// read (rumqttc cannot skip it and cannot acknowledge what it did not
+    /// parse), and the broker redelivers it on every reconnect: the broker's
+    /// own limit (Mosquitto `message_size_limit`) must stay below this one.
+    pub fn receive_limit(&self) -> usize {
+        self.receive_limit_bytes
+            .unwrap_or(DEFAULT_RECEIVE_LIMIT.max(self.max_packet_bytes()))
             .min(MQTT_MAX_PACKET)
     }
 }
@@ -232,6 +263,15 @@ impl Validate for MqttConfig {
                 join(path, "max_payload_bytes"),
                 format!("must be between 1024 and {MQTT_MAX_PACKET}"),
             );
+        }
+        if let Some(n) = self.receive_limit_bytes {
+            let min = self.max_packet_bytes();
+            if !(min..=MQTT_MAX_PACKET).contains(&n) {
+                cx.problem(
+                    join(path, "receive_limit_bytes"),
+                    format!("must be between max_payload_bytes + {PACKET_OVERHEAD} ({min}) and {MQTT_MAX_PACKET}, so an oversized payload still arrives to be dead-lettered"),
+                );
+            }
         }
         if !(1..=64).contains(&self.sessions) {
             cx.problem(join(path, "sessions"), "must be 1..64");

@@ -179,3 +179,25 @@ fn a_subscription_that_cannot_yield_a_device_id_is_a_problem() {
         "{probs:?}"
     );
 }
+
+#[test]
+fn the_receive_limit_is_a_ceiling_far_above_the_payload_limit() {
+    let c = MqttConfig::default();
+    assert_eq!(c.receive_limit(), 32 << 20);
+    let big = MqttConfig {
+        max_payload_bytes: 40 << 20,
+        ..MqttConfig::default()
+    };
+    assert_eq!(big.receive_limit(), big.max_packet_bytes());
+    let probs = check(serde_json::json!({
+        "client_id": "gg-1",
+        "max_payload_bytes": 4096,
+        "receive_limit_bytes": 8192,
+        "subscriptions": [{"filter": "c/+device", "profile": "p"}]
+    }));
+    assert_eq!(probs.len(), 1, "{probs:?}");
+    assert!(
+        probs[0].starts_with("sources.mqtt.receive_limit_bytes: must be between"),
+        "{probs:?}"
+    );
+}

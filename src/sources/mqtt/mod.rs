@@ -20,6 +20,16 @@
 //!   in-flight window bounds what is buffered.
 //! - After an error the loop sleeps a capped, jittered backoff before
 //!   polling again (rumqttc reconnects on the next poll, immediately).
+//! - A message over `max_payload_bytes` never blocks the ones behind it:
+//!   rumqttc's incoming limit is `receive_limit_bytes` (default 32 MiB, far
+//!   above the payload limit), so it arrives, is dead-lettered by its first
+//!   4 KiB with its size, and is acknowledged like any rejected message.
+//!   Only a packet above `receive_limit_bytes` fails the connection (rumqttc
+//!   refuses it before parsing its packet id, so it cannot be acknowledged,
+//!   and the broker redelivers it): the broker's `message_size_limit` must
+//!   be below it (see `session.rs` and docs/delivery.md). MQTT 5's Maximum
+//!   Packet Size in CONNECT would let the broker drop such messages itself;
+//!   this source speaks MQTT 3.1.1.
 
 mod ack;
 pub mod config;
@@ -94,7 +104,8 @@ struct Source {
     rejected: HashMap<&'static str, Counter>,
     subscribed_once: bool,
     need_subscribe: bool,
-    limit_raised: bool,
+    /// `mqtt_connections_total`: one per ConnAck.
+    connections: Counter,
 }
 
 impl Source {
@@ -112,7 +123,11 @@ impl Source {
             rejected: HashMap::new(),
             subscribed_once: false,
             need_subscribe: false,
-            limit_raised: false,
+            connections: metrics::counter(
+                "mqtt_connections_total",
+                "MQTT connections established (ConnAck received).",
+                &[],
+            ),
         }
     }
 
@@ -157,7 +172,7 @@ impl Source {
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff.reset();
-                    self.on_connect(&ack, &mut eventloop);
+                    self.on_connect(&ack);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let full = match tx.try_send(self.batch(&client, p)) {
@@ -195,7 +210,7 @@ impl Source {
                     {
                         break;
                     }
-                    self.on_refused_packet(&e, &mut eventloop);
+                    self.on_refused_packet(&e);
                     let delay = backoff.next_delay();
                     warn!(error = %e, retry_in = ?delay, "MQTT connection failed; reconnecting.");
                     self.refresh_options(&mut eventloop);
@@ -284,7 +299,7 @@ impl Source {
                         "mqtt",
                         p.topic.as_str(),
                         format!("{}: {}", rej.reason, rej.detail),
-                        &p.payload,
+                        router::dead_letter_payload(&p.payload, self.router.max_payload_bytes),
                     )],
                     ack,
                     ..SourceBatch::default()

@@ -28,7 +28,7 @@ pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
         .set_manual_acks(true)
         .set_inflight(cfg.inflight.max(1))
         .set_request_channel_capacity(REQUEST_CAPACITY)
-        .set_max_packet_size(cfg.max_packet_bytes(), MAX_OUTGOING);
+        .set_max_packet_size(cfg.receive_limit(), MAX_OUTGOING);
     if let Some(user) = &cfg.username {
         let pw = cfg.password()?;
         o.set_credentials(user.clone(), pw.as_ref().map(|s| s.expose()).unwrap_or(""));

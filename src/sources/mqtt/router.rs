@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::metrics::{self, Counter};
 use crate::model::Reading;
+use crate::profiles::guard::{self, DeviceMismatch};
 use crate::profiles::topic::TopicFilter;
 use crate::profiles::{decode, Profile, ProfileSet};
 
@@ -17,8 +18,11 @@ pub struct Route {
     pub qos: u8,
     pub profile: Arc<Profile>,
     pub tags: BTreeMap<String, String>,
+    pub device_mismatch: DeviceMismatch,
     /// `mqtt_messages_received_total{subscription=<filter>}`.
     pub received: Counter,
+    /// `mqtt_device_overrides_total{subscription=<filter>}`.
+    overrides: Counter,
 }
 
 /// Why a message was rejected; `reason` is the metric label.
@@ -53,6 +57,12 @@ impl Router {
             };
             routes.push(Route {
                 received: received_counter(&s.filter),
+                overrides: metrics::counter(
+                    "mqtt_device_overrides_total",
+                    "Readings whose payload named another device than the topic; the topic's was kept.",
+                    &[("subscription", s.filter.as_str())],
+                ),
+                device_mismatch: s.device_mismatch,
                 filter,
                 qos: s.qos,
                 profile: Arc::new(profile.clone()),
@@ -89,18 +99,71 @@ impl Router {
             return Err(Rejection {
                 reason: "oversized",
                 detail: format!(
-                    "payload of {} bytes exceeds max_payload_bytes = {}",
+                    "payload of {} bytes exceeds max_payload_bytes = {} (the dead letter keeps its first {} bytes)",
                     payload.len(),
-                    self.max_payload_bytes
+                    self.max_payload_bytes,
+                    OVERSIZED_HEAD.min(payload.len()),
                 ),
             });
         }
-        decode(&route.profile, &route.tags, &captures, payload, received_ns).map_err(|e| {
-            Rejection {
+        let mut readings = decode(&route.profile, &route.tags, &captures, payload, received_ns)
+            .map_err(|e| Rejection {
                 reason: e.reason(),
                 detail: format!("profile {}: {e}", route.profile.name),
+            })?;
+        let guarded = guard::refuse_reserved(&readings).and_then(|()| {
+            // The device the topic names: a capture, else the subscription's tag.
+            let topic_device = captures
+                .iter()
+                .find(|(k, _)| k == "device")
+                .map(|(_, v)| v.as_str())
+                .or(route.tags.get("device").map(String::as_str));
+            match topic_device {
+                Some(d) => guard::enforce_device(&mut readings, d, route.device_mismatch),
+                None => Ok(0),
             }
-        })
+        });
+        match guarded {
+            Ok(0) => {}
+            Ok(n) => {
+                route.overrides.add(n as u64);
+                let total = route.overrides.get();
+                if total <= 10 || total.is_power_of_two() {
+                    tracing::warn!(
+                        topic,
+                        readings = n,
+                        total,
+                        event = "MqttDeviceOverridden",
+                        "Payload named another device than its topic; the topic's device was kept."
+                    );
+                }
+            }
+            Err(e) => {
+                return Err(Rejection {
+                    reason: e.reason(),
+                    detail: format!("profile {}: {e}", route.profile.name),
+                })
+            }
+        }
+        Ok(readings)
+    }
+}
+
+/// How much of an oversized payload its dead letter keeps: enough to tell
+/// what it was, never the whole message (which may be many MiB).
+pub const OVERSIZED_HEAD: usize = 4096;
+
+/// The part of a rejected payload its dead letter keeps: all of it within
+/// `max_payload_bytes`, else its first [`OVERSIZED_HEAD`] bytes (cut before
+/// a character split at the end, so a text head stays text).
+pub fn dead_letter_payload(payload: &[u8], max_payload_bytes: usize) -> &[u8] {
+    if payload.len() <= max_payload_bytes {
+        return payload;
+    }
+    let head = &payload[..OVERSIZED_HEAD.min(payload.len())];
+    match std::str::from_utf8(head) {
+        Err(e) if e.error_len().is_none() => &head[..e.valid_up_to()],
+        _ => head,
     }
 }
 
@@ -126,118 +189,5 @@ pub fn rejected_counter(reason: &str) -> Counter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sources::mqtt::config::Subscription;
-
-    fn router() -> Router {
-        let mut set = ProfileSet::default();
-        let mut cx = crate::config::Check::new(".");
-        let mqtt: crate::profiles::MqttProfile = crate::config::parse_value(
-            serde_json::json!({"fields": {"laeq": {"path": "v"}}}),
-            "p",
-            &mut cx,
-        )
-        .unwrap();
-        set.profiles.insert(
-            "n".into(),
-            Profile {
-                name: "n".into(),
-                class: "noise".into(),
-                mqtt: Some(mqtt),
-                ..Default::default()
-            },
-        );
-        let sub = |filter: &str, zone: &str| Subscription {
-            filter: filter.into(),
-            profile: "n".into(),
-            tags: crate::config::Tags([("zone".to_string(), zone.to_string())].into()),
-            ..Default::default()
-        };
-        let cfg = MqttConfig {
-            max_payload_bytes: 1024,
-            subscriptions: vec![
-                sub("a/+device/up", "first"),
-                sub("a/#", "second"),
-                sub("b/+x/up", "no-device"),
-                Subscription {
-                    filter: "c/+device".into(),
-                    profile: "missing".into(),
-                    ..Default::default()
-                },
-            ],
-            ..Default::default()
-        };
-        Router::new(&cfg, &set)
-    }
-
-    #[test]
-    fn the_first_matching_subscription_decodes_the_message() {
-        let rs = router().handle("a/d1/up", br#"{"v": 1}"#, 5).unwrap();
-        assert_eq!(rs[0].tag("zone"), Some("first"));
-        assert_eq!(rs[0].tag("device"), Some("d1"));
-    }
-
-    #[test]
-    fn unmatched_topics_and_unusable_subscriptions_are_unknown_topic() {
-        let r = router();
-        assert_eq!(
-            r.routes.len(),
-            3,
-            "the subscription with a missing profile is skipped"
-        );
-        for t in ["x/y", "c/d1"] {
-            assert_eq!(r.handle(t, b"{}", 1).unwrap_err().reason, "unknown_topic");
-        }
-    }
-
-    #[test]
-    fn oversized_payloads_are_rejected_before_decoding() {
-        let big = vec![b' '; 1025];
-        let e = router().handle("a/d1/up", &big, 1).unwrap_err();
-        assert_eq!(e.reason, "oversized");
-        assert_eq!(
-            e.detail,
-            "payload of 1025 bytes exceeds max_payload_bytes = 1024"
-        );
-    }
-
-    #[test]
-    fn decode_errors_name_the_profile() {
-        let e = router().handle("b/x/up", br#"{"v": 1}"#, 1).unwrap_err();
-        assert_eq!(e.reason, "no_device");
-        assert!(
-            e.detail.starts_with("profile n: no device tag"),
-            "{}",
-            e.detail
-        );
-    }
-
-    #[test]
-    fn messages_are_counted_per_subscription_filter_not_per_topic() {
-        let mut set = ProfileSet::default();
-        set.profiles
-            .insert("n".into(), router().routes[0].profile.as_ref().clone());
-        let cfg = MqttConfig {
-            subscriptions: vec![Subscription {
-                filter: "counted/+device".into(),
-                profile: "n".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let r = Router::new(&cfg, &set);
-        for dev in ["d1", "d2", "d3"] {
-            r.handle(&format!("counted/{dev}"), br#"{"v": 1}"#, 1)
-                .unwrap();
-        }
-        let text = metrics::registry().render();
-        assert!(
-            text.contains(
-                r#"greengate_mqtt_messages_received_total{subscription="counted/+device"} 3"#
-            ),
-            "{text}"
-        );
-        assert!(!text.contains("counted/d1"));
-    }
-}
+#[path = "router_tests.rs"]
+mod tests;

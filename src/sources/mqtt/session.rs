@@ -1,18 +1,18 @@
 //! Connection events of one MQTT session: connect, disconnect,
-//! subscriptions and the packet-size limit.
+//! subscriptions and a packet refused for its size.
 
 use rumqttc::{
     AsyncClient, ConnAck, ConnectionError, EventLoop, SubAck, SubscribeFilter, SubscribeReasonCode,
 };
 use tracing::{debug, error, info, warn};
 
-use super::config::MQTT_MAX_PACKET;
-use super::options::{options, qos, refused_packet_size, MAX_OUTGOING};
+use super::options::{options, qos, refused_packet_size};
 use super::Source;
 use crate::metrics;
 
 impl Source {
-    pub(super) fn on_connect(&mut self, ack: &ConnAck, eventloop: &mut EventLoop) {
+    pub(super) fn on_connect(&mut self, ack: &ConnAck) {
+        self.connections.inc();
         self.acks.new_connection();
         self.connected.set(1);
         self.is_connected = true;
@@ -21,13 +21,6 @@ impl Source {
             self.need_subscribe = true;
         } else {
             self.set_ready(true);
-        }
-        if self.limit_raised {
-            // This connection keeps the raised limit; later ones get the configured one.
-            eventloop
-                .mqtt_options
-                .set_max_packet_size(self.cfg.max_packet_bytes(), MAX_OUTGOING);
-            self.limit_raised = false;
         }
     }
 
@@ -86,41 +79,33 @@ impl Source {
         self.set_ready(true);
     }
 
-    /// rumqttc fails the connection on a packet above its limit, and the
-    /// broker redelivers it on every reconnect. Raise the limit for the next
-    /// connection (up to a hard cap) so the message arrives, is rejected as
-    /// oversized and dead-lettered, and is acknowledged.
-    pub(super) fn on_refused_packet(&mut self, e: &ConnectionError, eventloop: &mut EventLoop) {
+    /// A packet above `receive_limit_bytes` (rumqttc's incoming limit) fails
+    /// the connection before it is read: rumqttc has not parsed its packet
+    /// id, so it cannot be acknowledged, and the broker redelivers it on
+    /// every reconnect. This is the one case the source cannot dead-letter;
+    /// it is counted, logged with the fix, and retried with the backoff (not
+    /// with a raised limit: the limit is what bounds the memory one message
+    /// takes). Everything up to the limit arrives and is dead-lettered.
+    pub(super) fn on_refused_packet(&mut self, e: &ConnectionError) {
         let Some(n) = refused_packet_size(e) else {
             return;
         };
-        self.count_rejected("packet_too_large");
-        let cap = self
-            .cfg
-            .max_packet_bytes()
-            .saturating_mul(4)
-            .clamp(16 << 20, MQTT_MAX_PACKET);
-        if n < cap {
-            warn!(
+        let count = self.count_rejected("packet_too_large");
+        if count <= 10 || count.is_power_of_two() {
+            error!(
                 bytes = n,
-                "MQTT packet above the limit; reconnecting with a raised limit to dead-letter it."
+                receive_limit_bytes = self.cfg.receive_limit(),
+                count,
+                event = "MqttPacketTooLarge",
+                "MQTT packet above receive_limit_bytes: it cannot be read or acknowledged and the broker redelivers it. Set the broker's message_size_limit below receive_limit_bytes (or raise receive_limit_bytes), then remove it from the broker's queue."
             );
-            eventloop
-                .mqtt_options
-                .set_max_packet_size(n + 16, MAX_OUTGOING);
-            self.limit_raised = true;
-        } else {
-            error!(bytes = n, cap, "MQTT packet too large to receive; it will be redelivered forever. Set the broker's max_packet_size below max_payload_bytes.");
         }
     }
 
     /// Re-reads the password and TLS files for the next connection.
     pub(super) fn refresh_options(&self, eventloop: &mut EventLoop) {
         match options(&self.cfg) {
-            Ok(mut o) => {
-                o.set_max_packet_size(eventloop.mqtt_options.max_packet_size(), MAX_OUTGOING);
-                eventloop.mqtt_options = o;
-            }
+            Ok(o) => eventloop.mqtt_options = o,
             Err(e) => {
                 warn!(error = %e, "MQTT client options could not be refreshed; keeping the previous ones.")
             }

@@ -1,11 +1,16 @@
 //! TLS for the broker connection: rustls with the ring provider, a CA file
-//! and an optional client certificate, all PEM.
+//! and an optional client certificate, all PEM (parsed by rustls-pki-types'
+//! `PemObject`; rustls-pemfile is unmaintained, RUSTSEC-2025-0134).
 
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
 
 use super::config::TlsConfig;
+
+/// The most a PEM file may hold (a CA bundle is a few hundred KiB).
+const PEM_FILE_CAP: u64 = 4 << 20;
 
 fn read(base: &Path, p: &Path) -> Result<Vec<u8>, String> {
     let full = if p.is_relative() {
@@ -13,11 +18,11 @@ fn read(base: &Path, p: &Path) -> Result<Vec<u8>, String> {
     } else {
         p.to_path_buf()
     };
-    std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))
+    crate::config::read_small_file(&full, PEM_FILE_CAP)
 }
 
 fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = rustls_pemfile::certs(&mut &pem[..])
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{what}: invalid PEM: {e}"))?;
     if certs.is_empty() {
@@ -57,9 +62,12 @@ pub fn client_config(
                 .and_then(|pem| certs(&pem, "client_cert_file"))
                 .map_err(|e| ("client_cert_file", e))?;
             let kpem = read(base, k).map_err(|e| ("client_key_file", e))?;
-            let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &kpem[..])
-                .map_err(|e| ("client_key_file", format!("invalid PEM: {e}")))?
-                .ok_or(("client_key_file", "no PRIVATE KEY in the file".to_string()))?;
+            let key = PrivateKeyDer::from_pem_slice(&kpem).map_err(|e| match e {
+                rustls::pki_types::pem::Error::NoItemsFound => {
+                    ("client_key_file", "no PRIVATE KEY in the file".to_string())
+                }
+                e => ("client_key_file", format!("invalid PEM: {e}")),
+            })?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
                 (
                     "client_key_file",
