@@ -9,7 +9,8 @@
 //!   written. Where the key is a number or a bool, [`super::parse_value`]
 //!   converts the string when deserialising fails on exactly that path, and
 //!   only for paths the environment set (a TOML `port = "1883"` stays a type
-//!   error). The `config` crate guessed types from the text instead.
+//!   error). (With `try_parsing`, the `config` crate guessed types from the
+//!   text instead; it now merges the layers with every value kept as text.)
 //! - No error echoes a secret: a TOML syntax error names the line, the column
 //!   and the parser's message, never the line's text (it may be a token); a
 //!   type error at a key that looks like a secret ([`looks_secret`]) never
@@ -43,8 +44,31 @@ pub fn load(file: &Path) -> Result<Layers, Problems> {
         }])
     };
     let text = std::fs::read_to_string(file).map_err(|e| problem(format!("cannot read: {e}")))?;
-    let mut root = parse_toml(&text).map_err(problem)?;
-    let env = overlay_env(&mut root, std::env::vars_os()).map_err(Problems)?;
+    // The syntax first, with an error that never quotes the text; then which
+    // paths the environment sets (and whether it can set them), on the file's tree.
+    let mut tree = parse_toml(&text).map_err(problem)?;
+    let env = overlay_env(&mut tree, std::env::vars_os()).map_err(Problems)?;
+    // The merge itself is the `config` crate's: the file, then the
+    // environment with every value kept as the text it was.
+    let merged = config::Config::builder()
+        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix("GREENGATE")
+                .prefix_separator(ENV_SEPARATOR)
+                .separator(ENV_SEPARATOR)
+                .try_parsing(false),
+        )
+        .build()
+        .and_then(|c| c.try_deserialize::<Value>());
+    let root = merged.map_err(|e| {
+        // Its messages may quote a value: only without secrets in play.
+        let secret = env.keys().any(|k| looks_secret(k));
+        problem(if secret {
+            "cannot merge the config file and the environment".to_string()
+        } else {
+            format!("cannot merge the config file and the environment: {e}")
+        })
+    })?;
     Ok(Layers { root, env })
 }
 
