@@ -256,8 +256,12 @@ impl OutboxReader {
             }
             let i = (p - self.chunk_off) as usize;
             let (len, crc) = format::parse_record_header(&self.chunk[i..i + 8]);
-            if len > 0 && len <= self.max_record && p + RECORD_HEADER + len <= limit {
-                if self.ensure(p, RECORD_HEADER + len, limit)? {
+            if len > 0
+                && len <= self.max_record
+                && p + RECORD_HEADER + len <= limit
+                && self.ensure(p, RECORD_HEADER + len, limit)?
+            {
+                {
                     let i = (p - self.chunk_off) as usize + RECORD_HEADER as usize;
                     if crc32fast::hash(&self.chunk[i..i + len as usize]) == crc {
                         return Ok(p);

@@ -500,7 +500,7 @@ impl OutboxWriter {
         let path = format::segment_path(&self.dir, self.seg);
         warn!(outbox = %self.shared.name, error = %e, records = self.uncommitted, "Outbox write failed; the uncommitted group was rolled back.");
         self.shared.m.write_errors.inc();
-        if e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == io::ErrorKind::StorageFull {
+        if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
             // Probe before the next append: it answers `Full` (and seals the
             // segment) until space returns, whatever `min_free_percent` is.
             self.space.low = true;

@@ -77,7 +77,6 @@ pub(super) fn is_no_space(e: &OutboxError) -> bool {
 
 fn no_space_io(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
-        || e.kind() == std::io::ErrorKind::StorageFull
 }
 
 impl Pipeline {
