@@ -13,9 +13,9 @@ mod common;
 mod faults_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
+use common::tmpfs::Tmpfs;
 use common::{free_port, http, Mosquitto, Victoria};
 use faults_support::*;
 
@@ -30,65 +30,6 @@ fn workdir() -> tempfile::TempDir {
         b.disable_cleanup(true);
     }
     b.tempdir().unwrap()
-}
-
-/// A tmpfs of `size`, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "this test mounts a small tmpfs and needs root (CI runs as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(at.to_path_buf())
-    }
-
-    /// Leaves `keep` bytes free (a filler file takes the rest).
-    fn fill_leaving(&self, keep: u64) {
-        let (avail, _) = greengate_space(&self.0);
-        let filler = avail.saturating_sub(keep);
-        let f = std::fs::File::create(self.0.join("filler")).unwrap();
-        // Written, not sparse: tmpfs counts pages that hold data.
-        let chunk = vec![0x5au8; 1 << 20];
-        let mut left = filler;
-        let mut w = std::io::BufWriter::new(f);
-        while left > 0 {
-            let n = left.min(chunk.len() as u64) as usize;
-            std::io::Write::write_all(&mut w, &chunk[..n]).unwrap();
-            left -= n as u64;
-        }
-        std::io::Write::flush(&mut w).unwrap();
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-fn greengate_space(p: &Path) -> (u64, u64) {
-    let out = Command::new("df")
-        .args(["-B1", "--output=avail,size"])
-        .arg(p)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .map(|v| v.parse::<u64>().unwrap());
-    (it.next().unwrap(), it.next().unwrap())
 }
 
 fn wait_secs() -> Duration {

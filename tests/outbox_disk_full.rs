@@ -3,45 +3,18 @@
 //! record arrives once, in order, and the writer never acknowledges a group
 //! that did not reach the disk. Needs root to mount (CI runs as root).
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use common::tmpfs::Tmpfs;
 use greengate::outbox::{open, FsyncPolicy, OutboxConfig, OutboxError};
 
-struct Tmpfs(std::path::PathBuf);
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 fn mount_nearly_full(at: &Path, size: &str, keep: u64) -> Tmpfs {
-    std::fs::create_dir_all(at).unwrap();
-    let out = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-        .arg(at)
-        .output()
-        .expect("run mount");
-    assert!(
-        out.status.success(),
-        "this test mounts a small tmpfs and needs root (CI runs as root): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new("df")
-        .args(["-B1", "--output=avail"])
-        .arg(at)
-        .output()
-        .unwrap();
-    let avail: u64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .nth(1)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    std::fs::write(at.join("filler"), vec![0x5au8; (avail - keep) as usize]).unwrap();
-    Tmpfs(at.to_path_buf())
+    let fs = Tmpfs::mount(at, size);
+    fs.fill_leaving(keep);
+    fs
 }
 
 fn line(i: usize) -> Vec<u8> {

@@ -13,6 +13,7 @@
 pub mod daemon;
 pub mod pki;
 pub mod publish;
+pub mod tmpfs;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
