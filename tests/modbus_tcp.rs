@@ -155,7 +155,7 @@ async fn exceptions_keep_the_connection_and_split_reads_over_holes() {
     );
     let st = out.of("device_status", "exc-refuses");
     assert_eq!(st[0].field("online"), Some(&FieldValue::Bool(true)));
-    // The unsplittable read is marked and retried each poll, not looped on.
+    // The unsplittable read is marked and retried after the back-off, not looped on.
     let st = out.of("device_status", "exc-bits");
     assert_eq!(st[0].field("online"), Some(&FieldValue::Bool(true)));
     assert!(out.of("noise", "exc-bits").is_empty());

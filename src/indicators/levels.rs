@@ -60,9 +60,11 @@ pub struct Summary {
     pub leq: f64,
     pub lmax: f64,
     pub lmin: f64,
+    pub l5: f64,
     pub l10: f64,
     pub l50: f64,
     pub l90: f64,
+    pub l95: f64,
     pub std: f64,
     pub count: u64,
 }
@@ -115,17 +117,22 @@ impl LevelStats {
         }
     }
 
-    /// The level at or below which a fraction `q` of samples lie.
-    fn quantile(&self, q: f64) -> f64 {
-        let target = ((q * self.n as f64).ceil() as u64).max(1);
+    /// L_N, the level exceeded N % of the time, by the field rule of
+    /// `shared/reference/indicators.md`: sort the samples loudest first and
+    /// take the ⌈N·n/100⌉-th, counting from 1. Exact at the histogram's
+    /// 0.1 dB resolution (the rank is integer arithmetic, never a float).
+    fn exceeded(&self, pct: u64) -> f64 {
+        let rank = rank_loudest_first(pct, self.n);
         let mut acc = 0u64;
-        for (i, c) in self.hist.iter().enumerate() {
-            acc += *c as u64;
-            if acc >= target {
+        for (i, c) in self.hist.iter().enumerate().rev() {
+            acc += u64::from(*c);
+            if acc >= rank {
                 return i as f64 / 10.0;
             }
         }
-        self.max
+        // Only reachable when the histogram disagrees with `n` (a damaged
+        // checkpoint): the quietest level is the safest answer.
+        self.min
     }
 
     pub fn summary(&self) -> Option<Summary> {
@@ -139,13 +146,21 @@ impl LevelStats {
             leq: db(self.energy / n),
             lmax: self.max,
             lmin: self.min,
-            l10: self.quantile(0.9),
-            l50: self.quantile(0.5),
-            l90: self.quantile(0.1),
+            l5: self.exceeded(5),
+            l10: self.exceeded(10),
+            l50: self.exceeded(50),
+            l90: self.exceeded(90),
+            l95: self.exceeded(95),
             std: var.sqrt(),
             count: self.n,
         })
     }
+}
+
+/// ⌈pct·n/100⌉, at least 1: the rank, loudest first and counting from 1, of
+/// the sample that is L_pct among `n` samples.
+fn rank_loudest_first(pct: u64, n: u64) -> u64 {
+    pct.saturating_mul(n).div_ceil(100).max(1)
 }
 
 /// The histogram as `[bin, count]` pairs of its non-empty bins.
@@ -192,21 +207,105 @@ mod tests {
         assert!((leq(&[63.2; 10]).unwrap() - 63.2).abs() < 1e-9);
     }
 
-    #[test]
-    fn percentiles_follow_the_exceedance_convention() {
+    /// `n` samples at `first_tenths`, `first_tenths + 1`, … tenths of a dB
+    /// (each level `repeat` times), recorded in a scrambled order (stride 13,
+    /// coprime to every n used here) so that no test depends on input order.
+    fn ramp(n: u64, first_tenths: u64, repeat: u64) -> LevelStats {
         let mut s = LevelStats::default();
-        for i in 1..=100 {
-            let l = 40.0 + i as f64 * 0.1;
+        for i in 0..n {
+            let j = (i * 13 + 5) % n;
+            let l = (first_tenths + j / repeat) as f64 / 10.0;
             s.add(l, l, l);
         }
+        s
+    }
+
+    /// (L5, L10, L50, L90, L95) of a summary.
+    fn ln(s: &LevelStats) -> (f64, f64, f64, f64, f64) {
         let m = s.summary().unwrap();
-        assert!(
-            (m.l10 - 49.0).abs() < 0.01,
-            "L10 is exceeded 10 % of the time"
-        );
-        assert!((m.l90 - 41.0).abs() < 0.01);
-        assert!((m.l50 - 45.0).abs() < 0.01);
-        assert_eq!(m.count, 100);
+        (m.l5, m.l10, m.l50, m.l90, m.l95)
+    }
+
+    // Golden tests of the rule in shared/reference/indicators.md: sort
+    // loudest first, L_N is the ⌈N·n/100⌉-th, counting from 1. Every
+    // expected value below is worked out by hand and written literally.
+
+    #[test]
+    fn one_sample_is_every_percentile() {
+        // n = 1: ⌈5/100⌉ = ⌈10/100⌉ = ⌈50/100⌉ = ⌈90/100⌉ = ⌈95/100⌉ = 1st.
+        assert_eq!(ln(&ramp(1, 473, 1)), (47.3, 47.3, 47.3, 47.3, 47.3));
+    }
+
+    #[test]
+    fn seven_samples_round_the_rank_up() {
+        // 40.0 … 46.0 dB; loudest first: 46.0, 45.0, 44.0, 43.0, 42.0, 41.0, 40.0.
+        // L5: ⌈0.35⌉ = 1st = 46.0; L10: ⌈0.7⌉ = 1st = 46.0; L50: ⌈3.5⌉ = 4th = 43.0;
+        // L90: ⌈6.3⌉ = 7th = 40.0; L95: ⌈6.65⌉ = 7th = 40.0.
+        let mut s = LevelStats::default();
+        for l in [43.0, 40.0, 46.0, 41.0, 45.0, 42.0, 44.0] {
+            s.add(l, l, l);
+        }
+        assert_eq!(ln(&s), (46.0, 46.0, 43.0, 40.0, 40.0));
+    }
+
+    #[test]
+    fn hourly_l10_of_minute_samples_is_the_sixth_loudest_of_sixty() {
+        // 60 samples 30.1 … 36.0 dB; the r-th loudest is 36.0 − 0.1·(r − 1).
+        // L5: 3rd = 35.8; L10: 6th = 35.5 (not the 7th, 35.4); L50: 30th = 33.1;
+        // L90: 54th = 30.7; L95: 57th = 30.4.
+        assert_eq!(ln(&ramp(60, 301, 1)), (35.8, 35.5, 33.1, 30.7, 30.4));
+    }
+
+    #[test]
+    fn hundred_samples_take_the_tenth_fiftieth_and_ninetieth_loudest() {
+        // 100 samples 40.1 … 50.0 dB; the r-th loudest is 50.0 − 0.1·(r − 1).
+        // L5: 5th = 49.6; L10: 10th = 49.1; L50: 50th = 45.1; L90: 90th = 41.1;
+        // L95: 95th = 40.6.
+        // (Before issue 12 this test asserted 49.0 / 45.0 / 41.0, the ascending
+        // 90th/50th/10th sample, one rank off the rule in indicators.md.)
+        assert_eq!(ln(&ramp(100, 401, 1)), (49.6, 49.1, 45.1, 41.1, 40.6));
+    }
+
+    #[test]
+    fn two_hundred_samples_take_the_twentieth_hundredth_and_180th_loudest() {
+        // 200 samples 30.1 … 50.0 dB; the r-th loudest is 50.0 − 0.1·(r − 1).
+        // L5: 10th = 49.1; L10: 20th = 48.1; L50: 100th = 40.1; L90: 180th = 32.1;
+        // L95: 190th = 31.1.
+        assert_eq!(ln(&ramp(200, 301, 1)), (49.1, 48.1, 40.1, 32.1, 31.1));
+    }
+
+    #[test]
+    fn an_hour_of_one_second_samples_with_ties() {
+        // 3,600 samples: 360 levels 40.0 … 75.9 dB, each 10 times; the r-th
+        // loudest is 75.9 − 0.1·(⌈r/10⌉ − 1).
+        // L5: 180th → 18th level = 74.2; L10: 360th → 36th = 72.4;
+        // L50: 1800th → 180th = 58.0; L90: 3240th → 324th = 43.6;
+        // L95: 3420th → 342nd = 41.8.
+        assert_eq!(ln(&ramp(3600, 400, 10)), (74.2, 72.4, 58.0, 43.6, 41.8));
+    }
+
+    #[test]
+    fn percentiles_of_merged_minutes_equal_the_hour() {
+        // 60 minutes of the 3,600-sample hour above, merged.
+        let mut hour = LevelStats::default();
+        for m in 0..60u64 {
+            let mut minute = LevelStats::default();
+            for k in 0..60 {
+                let l = (400 + (m * 60 + k) / 10) as f64 / 10.0;
+                minute.add(l, l, l);
+            }
+            hour.merge(&minute);
+        }
+        assert_eq!(ln(&hour), (74.2, 72.4, 58.0, 43.6, 41.8));
+    }
+
+    #[test]
+    fn rank_is_integer_ceiling_and_at_least_one() {
+        assert_eq!(rank_loudest_first(10, 60), 6);
+        assert_eq!(rank_loudest_first(10, 61), 7);
+        assert_eq!(rank_loudest_first(50, 7), 4);
+        assert_eq!(rank_loudest_first(95, 1), 1);
+        assert_eq!(rank_loudest_first(10, 0), 1);
     }
 
     #[test]

@@ -82,9 +82,11 @@ fn summary_fields(r: &mut Reading, s: &Summary, due: f64, valid_cov: f64) {
         ("leq", s.leq),
         ("lmax", s.lmax),
         ("lmin", s.lmin),
+        ("l5", s.l5),
         ("l10", s.l10),
         ("l50", s.l50),
         ("l90", s.l90),
+        ("l95", s.l95),
         ("std", s.std),
         ("valid_rate", rate),
     ] {

@@ -40,6 +40,11 @@ pub struct Unit {
     pub coils: BTreeMap<u16, bool>,
     pub mode: Mode,
     pub requests: u64,
+    /// Registers (holding or input) whose reads are refused with a code:
+    /// any read that covers one of them is answered with that exception.
+    pub refuse: BTreeMap<u16, ExceptionCode>,
+    /// Reads refused because of `refuse`.
+    pub refused: u64,
 }
 
 impl Default for Unit {
@@ -50,6 +55,8 @@ impl Default for Unit {
             coils: BTreeMap::new(),
             mode: Mode::Normal,
             requests: 0,
+            refuse: BTreeMap::new(),
+            refused: 0,
         }
     }
 }
@@ -92,6 +99,19 @@ impl Bank {
     pub fn mode(&self, unit: u8, mode: Mode) {
         self.with(unit, |u| u.mode = mode);
     }
+    /// Refuses every read covering `addr` with `code`.
+    pub fn refuse(&self, unit: u8, addr: u16, code: ExceptionCode) {
+        self.with(unit, |u| {
+            u.refuse.insert(addr, code);
+        });
+    }
+    pub fn refused(&self, unit: u8) -> u64 {
+        self.units
+            .lock()
+            .unwrap()
+            .get(&unit)
+            .map_or(0, |u| u.refused)
+    }
     pub fn requests(&self, unit: u8) -> u64 {
         self.units
             .lock()
@@ -122,6 +142,14 @@ impl Bank {
                 return (mode, Err(ExceptionCode::ServerDeviceBusy));
             }
             _ => {}
+        }
+        if let Request::ReadHoldingRegisters(a, n) | Request::ReadInputRegisters(a, n) = req.request
+        {
+            if let Some((_, code)) = u.refuse.range(a..a.saturating_add(n)).next() {
+                let code = *code;
+                u.refused += 1;
+                return (mode, Err(code));
+            }
         }
         let words = |m: &BTreeMap<u16, u16>, a: u16, n: u16| -> Result<Vec<u16>, ExceptionCode> {
             (a..a.saturating_add(n))

@@ -66,8 +66,8 @@ pub struct Device {
     pub last_status: Option<Instant>,
     /// Last sent value per field (report by exception).
     pub last_sent: Vec<Option<Last>>,
-    /// Reads the device answered with an exception, by (table, start).
-    pub marked: BTreeMap<(super::profile::Table, u16), String>,
+    /// Reads the device refused, and when to try them again.
+    pub refusals: super::refusal::Refusals,
 }
 
 impl Device {
@@ -137,7 +137,7 @@ impl Device {
             errors: 0,
             last_rtt: None,
             last_status: None,
-            marked: BTreeMap::new(),
+            refusals: Default::default(),
         })
     }
 

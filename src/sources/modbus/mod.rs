@@ -7,6 +7,7 @@
 //! - [`planner`]: coalesces a device's registers into few reads;
 //! - [`decode`]: words and bits into typed, scaled, unit-normalised values;
 //! - [`rbe`]: report by exception (deadband and heartbeat);
+//! - [`refusal`]: exception answers: splitting coalesced reads, retry back-off;
 //! - [`device`]: one device's plan, schedule, health and reading assembly;
 //! - [`transport`]: connecting and single reads under a timeout;
 //! - [`poller`]: one task per endpoint owning its line.
@@ -18,6 +19,7 @@ pub mod planner;
 pub mod poller;
 pub mod profile;
 pub mod rbe;
+pub mod refusal;
 pub mod resolve;
 pub mod transport;
 

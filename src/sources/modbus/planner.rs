@@ -89,14 +89,47 @@ pub fn plan(specs: &[FieldSpec], which: &[usize], opts: &PlanOptions) -> Vec<Rea
     reads
 }
 
-/// Splits one read into a read per field (used when a coalesced read hits
-/// an exception such as "illegal data address" from a hole it spans).
+/// Splits one read into a read per field (the bits of one register stay
+/// one read); [`halve`] cuts a refused read along these parts.
 pub fn split(specs: &[FieldSpec], read: &Read) -> Vec<Read> {
     let opts = PlanOptions {
         coalesce: false,
         ..PlanOptions::default()
     };
     plan(specs, &read.fields, &opts)
+}
+
+/// Cuts a refused read in two halves of its fields (in address order; the
+/// bits of one register stay together), each one read spanning its fields.
+/// `None` when the read cannot be cut (one field, or bits of one register).
+///
+/// Halving instead of one read per field isolates a refusing register (or
+/// a refused hole between fields) in about 2·log2(fields) requests, and the
+/// halves that are answered stay coalesced: the plan grows by about log2 of
+/// the fields, not by their number.
+pub fn halve(specs: &[FieldSpec], read: &Read) -> Option<[Read; 2]> {
+    let parts = split(specs, read);
+    if parts.len() < 2 {
+        return None;
+    }
+    let (a, b) = parts.split_at(parts.len() / 2);
+    Some([join(a)?, join(b)?])
+}
+
+/// One read spanning `parts` (all of one table).
+fn join(parts: &[Read]) -> Option<Read> {
+    let first = parts.first()?;
+    let start = parts.iter().map(|r| r.start).min()?;
+    let end = parts.iter().map(Read::end).max()?;
+    Some(Read {
+        table: first.table,
+        start,
+        count: u16::try_from(end - start as u32).ok()?,
+        fields: parts
+            .iter()
+            .flat_map(|r| r.fields.iter().copied())
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -245,5 +278,43 @@ mod tests {
         let reads = plan(&specs, &all(&specs), &PlanOptions::default());
         assert_eq!(reads.len(), 1);
         assert_eq!(split(&specs, &reads[0]).len(), 3);
+    }
+
+    #[test]
+    fn halving_isolates_a_refused_field_and_keeps_its_neighbours_coalesced() {
+        // Seven u16 fields at 0..7 in one read; the field at 3 is refused.
+        let specs: Vec<FieldSpec> = (0..7).map(|i| spec(Table::Input, i, Kind::U16)).collect();
+        let reads = plan(&specs, &all(&specs), &PlanOptions::default());
+        assert_eq!(reads.len(), 1);
+        let [a, b] = halve(&specs, &reads[0]).unwrap();
+        assert_eq!((a.start, a.count, b.start, b.count), (0, 3, 3, 4));
+        assert_eq!(a.fields, vec![0, 1, 2]);
+        // b (3..7) is refused again and halves into 3..5 and 5..7; then 3..5
+        // into 3 and 4: the refused register ends alone, its neighbours in
+        // reads 0..3, 4 and 5..7.
+        let [c, d] = halve(&specs, &b).unwrap();
+        assert_eq!((c.start, c.count, d.start, d.count), (3, 2, 5, 2));
+        let [e, f] = halve(&specs, &c).unwrap();
+        assert_eq!((e.start, e.count, f.start, f.count), (3, 1, 4, 1));
+        assert!(halve(&specs, &e).is_none());
+    }
+
+    #[test]
+    fn halving_keeps_bits_of_one_register_together() {
+        let mut x = spec(Table::Holding, 9, Kind::Bit);
+        x.bit = 1;
+        let specs = vec![spec(Table::Holding, 9, Kind::Bit), x];
+        let reads = plan(&specs, &all(&specs), &PlanOptions::default());
+        assert_eq!(reads.len(), 1);
+        assert!(halve(&specs, &reads[0]).is_none());
+        let three = vec![
+            specs[0].clone(),
+            specs[1].clone(),
+            spec(Table::Holding, 12, Kind::U32),
+        ];
+        let reads = plan(&three, &all(&three), &PlanOptions::default());
+        let [a, b] = halve(&three, &reads[0]).unwrap();
+        assert_eq!((a.start, a.count, a.fields.len()), (9, 1, 2));
+        assert_eq!((b.start, b.count), (12, 2));
     }
 }

@@ -11,8 +11,10 @@
 //! - an exception keeps the connection and marks the read's registers,
 //!   except a gateway's "target device failed to respond" (10, 11), which
 //!   keeps the connection but counts as a failed poll of that device;
-//!   "busy" is retried `busy_retries` times after `busy_retry`; an "illegal
-//!   data address" on a coalesced read splits it into one read per field;
+//!   "busy" is retried `busy_retries` times after `busy_retry`; a coalesced
+//!   read refused with any exception is halved until the refusing registers
+//!   are isolated, which are then retried after the device's back-off
+//!   (see [`super::refusal`]);
 //! - a device that failed `degraded_after` polls in a row is offline and
 //!   degraded: it is tried once per back-off period (growing to
 //!   `reconnect_max`) until it answers again;
@@ -24,7 +26,6 @@ use std::time::Duration;
 
 use tokio::time::{sleep, sleep_until, Instant};
 use tokio_modbus::client::Context;
-use tokio_modbus::ExceptionCode;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -32,6 +33,7 @@ use super::config::EndpointConfig;
 use super::decode::Data;
 use super::device::Device;
 use super::planner::{self, Read};
+use super::refusal::{self, Decision};
 use super::transport::{self, ReadError};
 use crate::backoff::Backoff;
 use crate::metrics::{self, Counter, Gauge};
@@ -173,6 +175,10 @@ async fn poll_device(
     m.polls.inc();
     let mut answered: Vec<(Read, Data)> = Vec::new();
     let mut outcome = Outcome::Answered;
+    // Whether the device answered anything (data or an exception) in this
+    // poll, and the plan of a group as it was before a probing split on 0B.
+    let mut alive = false;
+    let mut probe: Option<(usize, Vec<Read>)> = None;
     'groups: for &g in due {
         let late = started.saturating_duration_since(d.groups[g].next_due);
         if late.as_micros() as i64 > line.lateness_max.get() {
@@ -182,38 +188,61 @@ async fn poll_device(
         while k < d.groups[g].reads.len() {
             let read = d.groups[g].reads[k].clone();
             k += 1;
-            match request(line, d, m, &read).await {
+            if d.refusals.waiting(&read, Instant::now()) {
+                continue;
+            }
+            let e = match request(line, d, m, &read).await {
                 Ok(data) => {
-                    if d.marked.remove(&(read.table, read.start)).is_some() {
+                    (alive, probe) = (true, None);
+                    if d.refusals.answered(&read) {
                         info!(endpoint = %line.cfg.name, device = %d.id, register = %read_label(&read), "Modbus registers readable again.");
                     }
                     answered.push((read, data));
+                    continue;
                 }
-                Err(e) if e.device_failed() => {
+                Err(e) => e,
+            };
+            let halves = planner::halve(&d.specs, &read);
+            match refusal::decide(&e, halves.is_some(), alive, probe.is_some()) {
+                Decision::DeviceFailed => {
+                    if let Some((pg, plan)) = probe.take() {
+                        d.groups[pg].reads = plan;
+                    }
                     outcome = Outcome::Failed;
                     break 'groups;
                 }
-                // Only when splitting changes something: bits of one
-                // register stay one read and are marked like any other.
-                Err(ReadError::Exception(ExceptionCode::IllegalDataAddress))
-                    if planner::split(&d.specs, &read).len() > 1 =>
-                {
-                    let parts = planner::split(&d.specs, &read);
-                    warn!(endpoint = %line.cfg.name, device = %d.id, register = %read_label(&read), parts = parts.len(),
-                        "Modbus read refused (illegal data address); splitting it into one read per field.");
-                    let reads = &mut d.groups[g].reads;
+                Decision::Split(code) => {
+                    if matches!(e, ReadError::Gateway(_)) && !alive {
+                        probe = Some((g, d.groups[g].reads.clone()));
+                    } else {
+                        (alive, probe) = (true, None);
+                        refusal::count(&line.cfg.name, &d.id, code);
+                    }
+                    debug!(endpoint = %line.cfg.name, device = %d.id, register = %read_label(&read),
+                        code = %refusal::code_label(code), meaning = %code,
+                        "Modbus read refused; halving it to isolate the refusing registers.");
                     k -= 1;
-                    reads.splice(k..k + 1, parts);
+                    d.groups[g]
+                        .reads
+                        .splice(k..k + 1, halves.into_iter().flatten());
                 }
-                Err(e) => {
-                    let label = read_label(&read);
-                    if d.marked
-                        .insert((read.table, read.start), e.to_string())
-                        .is_none()
-                    {
-                        warn!(endpoint = %line.cfg.name, device = %d.id, register = %label, error = %e,
+                Decision::Refused(code) => {
+                    (alive, probe) = (true, None);
+                    refusal::count(&line.cfg.name, &d.id, code);
+                    let (new, retry_in) =
+                        d.refusals.refuse(&read, Some(&d.backoff), Instant::now());
+                    if new {
+                        warn!(endpoint = %line.cfg.name, device = %d.id, register = %read_label(&read),
+                            code = %refusal::code_label(code), meaning = %code, retry_in = ?retry_in,
+                            event = "ModbusReadRefused", metric = "modbus_read_refusals_total",
+                            "Modbus read refused; its neighbours are read without it, and it is retried after the back-off.");
+                    }
+                }
+                Decision::Other => {
+                    if d.refusals.refuse(&read, None, Instant::now()).0 {
+                        warn!(endpoint = %line.cfg.name, device = %d.id, register = %read_label(&read), error = %e,
                             metric = "modbus_request_errors_total", kind = e.kind(),
-                            "Modbus read refused; marking these registers and keeping the connection.");
+                            "Modbus read failed; marking these registers and keeping the connection.");
                     }
                 }
             }
