@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the real services the tests talk to
-# (Mosquitto, VictoriaMetrics, InfluxDB 1.x, socat for RTU pseudo-terminals)
-# from Debian packages when they are missing, then runs every test.
+# and the tools they call (Mosquitto, VictoriaMetrics, InfluxDB 1.x, socat
+# for RTU pseudo-terminals, openssl for test certificates, python3 for the
+# dashboard generator, prlimit) from Debian packages when they are missing,
+# then runs every test. A test whose tool is missing fails naming the
+# package (tests/common/tools.rs): keep this list and those names in step.
 # Tests start their own services on free loopback ports in temporary
 # directories; nothing needs to be running beforehand.
 set -euo pipefail
@@ -14,7 +17,11 @@ have mosquitto || missing+=(mosquitto)
 have mosquitto_pub || missing+=(mosquitto-clients)
 have victoria-metrics || missing+=(victoria-metrics)
 have influxd || missing+=(influxdb)
+have mosquitto_passwd || missing+=(mosquitto)
 have socat || missing+=(socat)
+have openssl || missing+=(openssl)
+have python3 || missing+=(python3)
+have prlimit || missing+=(util-linux)
 
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""

@@ -231,7 +231,7 @@ async fn username_and_password_file_are_accepted_by_a_broker_without_anonymous_a
     // Mosquitto drops to its own user before reading the password file.
     std::fs::set_permissions(cfg_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let passwd = cfg_dir.path().join("passwd");
-    let st = Command::new(common::binary("mosquitto_passwd"))
+    let st = Command::new(common::require_tool("mosquitto_passwd", "mosquitto"))
         .args(["-b", "-c"])
         .arg(&passwd)
         .args(["city", "s3cret"])

@@ -52,7 +52,7 @@ fn profiles() -> Arc<ProfileSet> {
 
 fn publish_tls(port: u16, pki: &Path, payload: &str) {
     let d = |f: &str| pki.join(f).display().to_string();
-    let status = Command::new(common::binary("mosquitto_pub"))
+    let status = Command::new(common::require_tool("mosquitto_pub", "mosquitto-clients"))
         .args([
             "-h",
             "127.0.0.1",
@@ -84,7 +84,7 @@ async fn tls_with_client_certificate_and_password_delivers_readings() {
     let pki = tempfile::tempdir().unwrap();
     make_pki(pki.path());
     let passwd = pki.path().join("passwd");
-    let st = Command::new(common::binary("mosquitto_passwd"))
+    let st = Command::new(common::require_tool("mosquitto_passwd", "mosquitto"))
         .args(["-b", "-c"])
         .arg(&passwd)
         .args(["greengate", "s3cret"])

@@ -9,13 +9,13 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{binary, free_port, Mosquitto};
+use common::{free_port, require_tool, Mosquitto};
 use tokio_modbus::client::Reader;
 
 #[test]
 fn simulated_devices_of_every_class_publish_and_serve_modbus() {
     let broker = Mosquitto::start();
-    let sub = Command::new(binary("mosquitto_sub"))
+    let sub = Command::new(require_tool("mosquitto_sub", "mosquitto-clients"))
         .args(["-h", "127.0.0.1", "-p", &broker.port().to_string()])
         .args(["-t", "community/#", "-t", "application/#", "-v"])
         .args(["-C", "200", "-W", "60"])

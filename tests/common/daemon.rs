@@ -44,7 +44,7 @@ impl Daemon {
         let bin = env!("CARGO_BIN_EXE_greengate");
         let mut cmd = match nofile {
             Some(n) => {
-                let mut c = Command::new("prlimit");
+                let mut c = Command::new(super::require_tool("prlimit", "util-linux"));
                 c.arg(format!("--nofile={n}:{n}")).arg("--").arg(bin);
                 c
             }

@@ -13,10 +13,14 @@
 pub mod daemon;
 pub mod pki;
 pub mod publish;
+pub mod socat;
 pub mod tmpfs;
+pub mod tools;
+
+pub use tools::require_tool;
 
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,22 +30,6 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("no free loopback port")
-}
-
-/// Finds a service binary on PATH or in the sbin directories Debian uses.
-pub fn binary(name: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain([
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/usr/local/bin",
-    ]) {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} is not installed: run scripts/test.sh, which installs the test services");
 }
 
 /// A child process killed (and its directory removed) on drop.
@@ -202,7 +190,9 @@ impl Mosquitto {
         )
         .expect("write mosquitto.conf");
         let child = spawn(
-            Command::new(binary("mosquitto")).arg("-c").arg(&conf),
+            Command::new(require_tool("mosquitto", "mosquitto"))
+                .arg("-c")
+                .arg(&conf),
             dir.path(),
         );
         let mut proc = Proc { child, dir, port };
@@ -249,7 +239,7 @@ impl Mosquitto {
 
     /// Publishes with the real `mosquitto_pub` client.
     pub fn publish(&self, topic: &str, payload: &str, qos: u8) {
-        let status = Command::new(binary("mosquitto_pub"))
+        let status = Command::new(require_tool("mosquitto_pub", "mosquitto-clients"))
             .args([
                 "-h",
                 "127.0.0.1",
@@ -283,7 +273,7 @@ impl Victoria {
     pub fn start_on(port: u16) -> Victoria {
         let dir = tempfile::tempdir().expect("tempdir");
         let child = spawn(
-            Command::new(binary("victoria-metrics"))
+            Command::new(require_tool("victoria-metrics", "victoria-metrics"))
                 .arg(format!(
                     "-storageDataPath={}",
                     dir.path().join("data").display()
@@ -367,7 +357,7 @@ impl Influx1 {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let rpc = free_port();
-        let influxd = binary("influxd");
+        let influxd = require_tool("influxd", "influxdb");
         let out = Command::new(&influxd)
             .arg("config")
             .output()

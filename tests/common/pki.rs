@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
+    let out = Command::new(super::require_tool("openssl", "openssl"))
         .args(args)
         .current_dir(dir)
         .output()

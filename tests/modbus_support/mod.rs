@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -254,51 +254,6 @@ impl Drop for TcpDevice {
             t.abort();
         }
     }
-}
-
-/// A socat process, killed on drop.
-pub struct Socat(std::process::Child);
-
-impl Drop for Socat {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `socat -d -d <a> <b>`; `None` (with a message) when socat is missing.
-pub fn socat(a: &str, b: &str, wait_for: &[&Path]) -> Option<Socat> {
-    let child = match std::process::Command::new("socat")
-        .args(["-d", "-d", a, b])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-    {
-        Ok(c) => Socat(c),
-        Err(e) => {
-            eprintln!(
-                "SKIPPED: socat is not installed ({e}); apt-get install socat to run the RTU tests"
-            );
-            return None;
-        }
-    };
-    for _ in 0..500 {
-        if wait_for.iter().all(|p| p.exists()) {
-            return Some(child);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("socat did not create {wait_for:?}");
-}
-
-/// A pty pair in `dir`: (`dir/a`, `dir/b`).
-pub fn pty_pair(dir: &Path) -> Option<(Socat, PathBuf, PathBuf)> {
-    let (a, b) = (dir.join("a"), dir.join("b"));
-    let s = socat(
-        &format!("pty,raw,echo=0,link={}", a.display()),
-        &format!("pty,raw,echo=0,link={}", b.display()),
-        &[&a, &b],
-    )?;
-    Some((s, a, b))
 }
 
 /// Serves `bank` as RTU on the serial device at `path` until the task is aborted.
