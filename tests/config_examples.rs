@@ -48,8 +48,9 @@ fn every_shipped_device_profile_is_loaded_by_the_example_config() {
 
 #[test]
 fn environment_overrides_scalars() {
-    // GREENGATE__SITE__COMMUNITY_ID overrides [site] community_id. Only this
-    // test sets the variable, and every config stays valid with it.
+    // GREENGATE__SITE__COMMUNITY_ID overrides [site] community_id. The
+    // variables are passed to the loader, not set in the process: other
+    // tests run on other threads.
     // String keys keep the text as written (`0001`, not the number 1);
     // number keys convert it.
     let vars = [
@@ -57,13 +58,10 @@ fn environment_overrides_scalars() {
         ("GREENGATE__SINKS__INFLUXDB__TOKEN", "true"),
         ("GREENGATE__SOURCES__MQTT__PORT", "18830"),
     ];
-    for (k, v) in vars {
-        std::env::set_var(k, v);
-    }
-    let cfg = Config::load(std::path::Path::new("config/greengate.example.toml"));
-    for (k, _) in vars {
-        std::env::remove_var(k);
-    }
+    let cfg = Config::load_with_env(
+        std::path::Path::new("config/greengate.example.toml"),
+        vars.map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     let cfg = cfg.unwrap_or_else(|p| panic!("{p}"));
     assert_eq!(cfg.site.community_id, "0001");
     let influx = cfg

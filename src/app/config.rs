@@ -150,6 +150,17 @@ impl Config {
         Self::from_layers(layers, &base)
     }
 
+    /// Like [`Config::load`], with `vars` in place of the process
+    /// environment (see [`config::layers::load_with_env`]).
+    pub fn load_with_env(
+        file: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, Problems> {
+        let layers = config::layers::load_with_env(file, vars)?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_layers(layers, &base)
+    }
+
     /// Parses and validates an already merged value tree.
     pub fn from_value(root: serde_json::Value, base_dir: &Path) -> Result<Config, Problems> {
         Self::from_layers(

@@ -36,6 +36,21 @@ pub struct Layers {
 
 /// Reads `file` and overlays the process environment.
 pub fn load(file: &Path) -> Result<Layers, Problems> {
+    load_from(file, None)
+}
+
+/// Like [`load`], with `vars` in place of the process environment. Tests
+/// pass variables this way: `std::env::set_var` is unsound while other
+/// threads (the test harness's) may read the environment.
+pub fn load_with_env(
+    file: &Path,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Layers, Problems> {
+    load_from(file, Some(vars.into_iter().collect()))
+}
+
+/// `vars`: `None` reads the process environment.
+fn load_from(file: &Path, vars: Option<config::Map<String, String>>) -> Result<Layers, Problems> {
     let at = file.display().to_string();
     let problem = |message: String| {
         Problems(vec![Problem {
@@ -47,7 +62,15 @@ pub fn load(file: &Path) -> Result<Layers, Problems> {
     // The syntax first, with an error that never quotes the text; then which
     // paths the environment sets (and whether it can set them), on the file's tree.
     let mut tree = parse_toml(&text).map_err(problem)?;
-    let env = overlay_env(&mut tree, std::env::vars_os()).map_err(Problems)?;
+    let env = match &vars {
+        Some(vars) => overlay_env(
+            &mut tree,
+            vars.iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        ),
+        None => overlay_env(&mut tree, std::env::vars_os()),
+    }
+    .map_err(Problems)?;
     // The merge itself is the `config` crate's: the file, then the
     // environment with every value kept as the text it was.
     let merged = config::Config::builder()
@@ -56,7 +79,8 @@ pub fn load(file: &Path) -> Result<Layers, Problems> {
             config::Environment::with_prefix("GREENGATE")
                 .prefix_separator(ENV_SEPARATOR)
                 .separator(ENV_SEPARATOR)
-                .try_parsing(false),
+                .try_parsing(false)
+                .source(vars),
         )
         .build()
         .and_then(|c| c.try_deserialize::<Value>());
