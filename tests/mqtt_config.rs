@@ -1,5 +1,6 @@
 //! The `[profiles]` and `[sources.mqtt]` sections through the whole config
-//! loader: every problem at once, each with its key path or profile file.
+//! loader. Their mistakes (every problem at once, each with its key path or
+//! profile file) are fixture folders under `tests/fixtures/config-errors/`.
 
 use greengate::app::config::Config;
 
@@ -57,29 +58,4 @@ fn a_valid_mqtt_config_loads_with_its_profiles_and_resolved_files() {
     let mqtt = cfg.sources.mqtt.expect("mqtt section");
     assert_eq!(mqtt.password().unwrap().unwrap().expose(), "s3cret");
     assert!(greengate::sources::mqtt::options(&mqtt).is_ok());
-}
-
-#[test]
-fn three_mqtt_mistakes_are_reported_together_with_their_paths() {
-    let dir = tempfile::tempdir().unwrap();
-    devices(dir.path());
-    let bad = GOOD
-        .replace("client_id = \"greengate-gw1\"", "client_id = \"\"")
-        .replace("community/+site/lp/+device", "community/+site/lp+/+device")
-        .replace("profile = \"fiware-noise\"", "profile = \"fiware-noize\"");
-    let file = dir.path().join("greengate.toml");
-    std::fs::write(&file, bad).unwrap();
-    let problems = Config::load(&file).unwrap_err().0;
-    let got: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-    for want in [
-        "sources.mqtt.client_id: must be set",
-        "sources.mqtt.password_file: cannot read",
-        "sources.mqtt.subscriptions[1].filter: level 3",
-        "sources.mqtt.subscriptions[0].profile: no profile named \"fiware-noize\" is loaded",
-    ] {
-        assert!(
-            got.iter().any(|g| g.starts_with(want)),
-            "missing {want:?} in {got:#?}"
-        );
-    }
 }
