@@ -88,6 +88,9 @@ pub(super) struct Space {
     pub checked: Option<Instant>,
     pub written: u64,
     pub reserve: u64,
+    /// After `ENOSPC`: the room a retry needs (twice the group that did not
+    /// fit), so the writer does not resume into the same failure.
+    pub margin: u64,
 }
 
 impl Space {
@@ -98,6 +101,7 @@ impl Space {
             checked: None,
             written: 0,
             reserve: 0,
+            margin: 0,
         }
     }
 }
@@ -372,7 +376,11 @@ impl OutboxWriter {
         match files::space(&self.dir) {
             Ok((avail, total)) => {
                 self.space.reserve = total / 100 * u64::from(self.space.min_free_percent);
-                let low = avail < self.space.reserve + WRITE_BUFFER as u64;
+                let margin = self.space.margin.max(WRITE_BUFFER as u64);
+                let low = avail < self.space.reserve + margin;
+                if !low {
+                    self.space.margin = 0;
+                }
                 if low != self.space.low {
                     if low {
                         warn!(outbox = %self.shared.name, available = avail, reserve = self.space.reserve, "Outbox filesystem reached its free-space reserve (outbox.min_free_percent); holding acknowledgements.");
@@ -502,8 +510,10 @@ impl OutboxWriter {
         self.shared.m.write_errors.inc();
         if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
             // Probe before the next append: it answers `Full` (and seals the
-            // segment) until space returns, whatever `min_free_percent` is.
+            // segment) until there is room for twice this group, whatever
+            // `min_free_percent` is.
             self.space.low = true;
+            self.space.margin = (2 * self.pending_bytes).max(WRITE_BUFFER as u64);
         }
         if let Some(w) = self.file.take() {
             let _discarded = w.into_parts(); // never flush what failed
