@@ -27,6 +27,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod profiles;
 pub mod protocols;
+pub mod signal;
 #[cfg(feature = "demo")]
 pub mod sim;
 pub mod sinks;
