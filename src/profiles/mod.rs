@@ -169,6 +169,15 @@ impl ProfileSet {
     }
 }
 
+/// Checks of references from one section into the loaded device profiles
+/// (a subscription's or device's `profile` must name a loaded profile).
+///
+/// It lives here, not in `config`: `config` is the generic layer every
+/// section builds on and knows no section's types.
+pub trait CheckRefs {
+    fn check_refs(&self, path: &str, profiles: &ProfileSet, cx: &mut Check);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

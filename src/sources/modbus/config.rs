@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{join, Check, CheckRefs, Validate};
-use crate::profiles::ProfileSet;
+use crate::config::{join, Check, Validate};
+use crate::profiles::{CheckRefs, ProfileSet};
 
 /// The `[sources.modbus]` section.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::config::{join, Check, CheckRefs, Secret, SecretSource, Tags, Validate};
+use crate::config::{join, Check, Secret, SecretSource, Tags, Validate};
 use crate::profiles::guard::DeviceMismatch;
 use crate::profiles::mqtt::Format;
 use crate::profiles::topic::TopicFilter;
-use crate::profiles::ProfileSet;
+use crate::profiles::{CheckRefs, ProfileSet};
 
 /// Largest payload MQTT can carry (remaining length limit).
 pub const MQTT_MAX_PACKET: usize = 268_435_455;
