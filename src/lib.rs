@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod backoff;
+pub mod common;
 pub mod config;
 pub mod deadletter;
 #[cfg(feature = "demo")]
