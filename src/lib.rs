@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod backoff;
+pub mod common;
 pub mod config;
 pub mod deadletter;
 #[cfg(feature = "demo")]
@@ -27,6 +28,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod profiles;
 pub mod protocols;
+pub mod signal;
 #[cfg(feature = "demo")]
 pub mod sim;
 pub mod sinks;

@@ -54,7 +54,8 @@ fn every_shipped_modbus_profile_validates_and_plans_few_requests() {
 
 #[test]
 fn readme_sample_config_validates_against_the_shipped_profiles() {
-    use greengate::config::{Check, CheckRefs};
+    use greengate::config::Check;
+    use greengate::profiles::CheckRefs;
     let readme = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sources/modbus/README.md"),
     )

@@ -4,13 +4,13 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{self, join, Check, CheckRefs, Problems, Tags, Validate};
+use crate::config::{self, join, Check, Problems, Tags, Validate};
 use crate::deadletter::DeadLetterConfig;
 use crate::devices::Devices;
 use crate::indicators::config::IndicatorsConfig;
 use crate::outbox::OutboxConfig;
 use crate::profiles::config::ProfilesConfig;
-use crate::profiles::ProfileSet;
+use crate::profiles::{CheckRefs, ProfileSet};
 use crate::sinks::SinksConfig;
 use crate::sources::SourcesConfig;
 

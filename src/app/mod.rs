@@ -245,34 +245,11 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf) -> anyhow::Result
     let shutdown = CancellationToken::new();
     let running = start_reloadable(cfg, Some(config_path), shutdown.clone()).await?;
     tokio::select! {
-        _ = wait_for_signal() => tracing::info!("Shutdown requested; stopping sources."),
+        _ = crate::signal::wait_for_signal() => tracing::info!("Shutdown requested; stopping sources."),
         _ = shutdown.cancelled() => {}
     }
     shutdown.cancel();
     running.wait().await?;
     tracing::info!("Stopped.");
     Ok(())
-}
-
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

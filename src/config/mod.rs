@@ -283,9 +283,3 @@ impl Validate for Tags {
         }
     }
 }
-
-/// Checks of references from one section into the loaded device profiles
-/// (a subscription's or device's `profile` must name a loaded profile).
-pub trait CheckRefs {
-    fn check_refs(&self, path: &str, profiles: &crate::profiles::ProfileSet, cx: &mut Check);
-}

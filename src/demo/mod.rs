@@ -243,7 +243,7 @@ async fn run_in(args: &Args, data_dir: &std::path::Path) -> anyhow::Result<()> {
     tokio::spawn({
         let stop = stop.clone();
         async move {
-            crate::app::wait_for_signal().await;
+            crate::signal::wait_for_signal().await;
             stop.cancel();
         }
     });

@@ -338,4 +338,4 @@ impl Validate for IndicatorsConfig {
     }
 }
 
-pub use super::device_config::{DeviceAttributes, MeterReplacement, ZONE_CLASSES};
+pub use crate::devices::{DeviceAttributes, MeterReplacement, ZONE_CLASSES};

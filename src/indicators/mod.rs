@@ -14,7 +14,6 @@ mod attrs;
 mod checkpoint;
 pub mod config;
 mod ctx;
-mod device_config;
 mod engine;
 mod health;
 pub mod history;

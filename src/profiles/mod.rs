@@ -2,7 +2,7 @@
 //! readings. One TOML file per model under `config/devices/`; a file has a
 //! common header (`name`, `class`, `description`, `tags`) and either an
 //! `[mqtt]` table (payload decoding, see [`mqtt`]) or a `[modbus]` table
-//! (register map, see `crate::sources::modbus::profile`).
+//! (register map, see [`modbus`]).
 //!
 //! Loading reads every `*.toml` file of the configured directories in sorted
 //! order and reports every problem with a path that starts with the file
@@ -14,6 +14,7 @@ pub mod config;
 pub mod decode;
 pub mod guard;
 pub mod jsonpath;
+pub mod modbus;
 pub mod mqtt;
 pub mod timestamp;
 pub mod topic;
@@ -34,7 +35,7 @@ pub struct Profile {
     pub class: String,
     pub description: String,
     pub tags: Tags,
-    pub modbus: Option<crate::sources::modbus::profile::RegisterMap>,
+    pub modbus: Option<modbus::RegisterMap>,
     pub mqtt: Option<MqttProfile>,
     /// The file it was loaded from.
     pub file: PathBuf,
@@ -145,7 +146,7 @@ impl ProfileSet {
         });
         let modbus = h.modbus.and_then(|v| {
             let path = join(&at, "modbus");
-            let m: crate::sources::modbus::profile::RegisterMap = parse_value(v, &path, cx)?;
+            let m: modbus::RegisterMap = parse_value(v, &path, cx)?;
             m.validate(&path, cx);
             Some(m)
         });
@@ -166,6 +167,15 @@ impl ProfileSet {
     pub fn get(&self, name: &str) -> Option<&Profile> {
         self.profiles.get(name)
     }
+}
+
+/// Checks of references from one section into the loaded device profiles
+/// (a subscription's or device's `profile` must name a loaded profile).
+///
+/// It lives here, not in `config`: `config` is the generic layer every
+/// section builds on and knows no section's types.
+pub trait CheckRefs {
+    fn check_refs(&self, path: &str, profiles: &ProfileSet, cx: &mut Check);
 }
 
 #[cfg(test)]

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Check;
 use crate::model::FieldValue;
+use crate::profiles::modbus::Table as GgTable;
 use crate::profiles::{decode, topic::TopicFilter, Profile, ProfileSet};
 use crate::sources::modbus::decode::{field, Data};
 use crate::sources::modbus::planner::Read;
-use crate::sources::modbus::profile::Table as GgTable;
 use chrono::DateTime;
 use fastrand::Rng;
 

@@ -46,7 +46,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     };
     tokio::select! {
         _ = deadline => {}
-        _ = crate::app::wait_for_signal() => eprintln!("simulate: stopping"),
+        _ = crate::signal::wait_for_signal() => eprintln!("simulate: stopping"),
     }
     running.stop().await;
     status.abort();

@@ -8,8 +8,8 @@ use std::time::Duration;
 use greengate::config::{parse_value, Check, Validate};
 use greengate::model::{FieldValue, Reading};
 use greengate::pipeline::SourceBatch;
+use greengate::profiles::modbus::RegisterMap;
 use greengate::profiles::{Profile, ProfileSet};
-use greengate::sources::modbus::profile::RegisterMap;
 
 /// Loads a shipped profile from `config/devices/<name>.toml`.
 pub fn shipped_profile(name: &str) -> Profile {

@@ -2,20 +2,26 @@
 //! beyond validation, which reads the password and TLS files once so a
 //! typo is reported by `greengate check`, not at the first publish.
 //!
-//! The client options come from the MQTT source's builder
-//! ([`crate::sources::mqtt::options`]): the city settings are mapped onto an
-//! [`MqttConfig`] so credentials and TLS are built by one piece of code, and
-//! re-read at every reconnect (rotated password and certificate files apply
-//! without a restart).
+//! The client options come from the shared connection code
+//! ([`crate::common::mqtt`]), the same that serves the MQTT source, so
+//! credentials and TLS are built by one piece of code and re-read at every
+//! reconnect (rotated password and certificate files apply without a
+//! restart).
 
 use rumqttc::MqttOptions;
 use serde::Deserialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::common::mqtt::{Connection, OptionsError, Session, TlsConfig};
 use crate::config::{join, Check, Secret, Validate};
-use crate::sources::mqtt::config::{Connection, MqttConfig, TlsConfig};
+
+/// The client's outgoing in-flight window (the MQTT source's default).
+const INFLIGHT: u16 = 100;
+/// The largest packet the client reads (the MQTT source's default receive
+/// limit); only CONNACK, PUBACK and ping responses arrive.
+const MAX_INCOMING: usize = 32 << 20;
 
 /// `[sinks.city.mqtt]`
 #[derive(Debug, Clone, Deserialize)]
@@ -78,36 +84,9 @@ impl CityMqttConfig {
         }
     }
 
-    /// The client options for one connection, reading the password and TLS
-    /// files now. A clean session: nothing is subscribed, and a batch that
-    /// was not fully acknowledged is published again by the sink itself.
-    pub fn client_options(&self) -> Result<MqttOptions, String> {
-        let m = MqttConfig {
-            host: self.host.clone(),
-            port: self.port,
-            client_id: self.client_id.clone(),
-            clean_session: true,
-            keep_alive: self.keep_alive,
-            username: self.username.clone(),
-            password: self.password.clone(),
-            password_file: self.password_file.clone(),
-            tls: self.tls.then(|| self.tls_config()),
-            base_dir: self.base_dir.clone(),
-            ..MqttConfig::default()
-        };
-        // The source's builder names TLS keys `tls.<key>`; ours are flat.
-        crate::sources::mqtt::options(&m)
-            .map(|mut o| {
-                o.set_manual_acks(false);
-                o
-            })
-            .map_err(|e| e.strip_prefix("tls.").map(str::to_string).unwrap_or(e))
-    }
-}
-
-impl Validate for CityMqttConfig {
-    fn validate(&self, path: &str, cx: &mut Check) {
-        let _ = self.base_dir.set(cx.base_dir().to_path_buf());
+    /// The connection keys, lent to the shared MQTT connection code (the
+    /// TLS keys are flat: `ca_file`, not `tls.ca_file`).
+    fn connection<'a>(&'a self, tls: Option<&'a TlsConfig>) -> Connection<'a> {
         Connection {
             host: &self.host,
             port: self.port,
@@ -117,8 +96,30 @@ impl Validate for CityMqttConfig {
             username: &self.username,
             password: &self.password,
             password_file: &self.password_file,
+            tls,
+            tls_at: "",
+            base_dir: self.base_dir.get().map_or(Path::new(""), PathBuf::as_path),
         }
-        .validate(path, cx);
+    }
+
+    /// The client options for one connection, reading the password and TLS
+    /// files now. A clean session: nothing is subscribed, and a batch that
+    /// was not fully acknowledged is published again by the sink itself.
+    pub fn client_options(&self) -> Result<MqttOptions, OptionsError> {
+        let tls = self.tls.then(|| self.tls_config());
+        self.connection(tls.as_ref()).options(&Session {
+            clean_session: true,
+            manual_acks: false,
+            inflight: INFLIGHT,
+            max_incoming: MAX_INCOMING,
+        })
+    }
+}
+
+impl Validate for CityMqttConfig {
+    fn validate(&self, path: &str, cx: &mut Check) {
+        let _ = self.base_dir.set(cx.base_dir().to_path_buf());
+        self.connection(None).validate(path, cx);
         if self.topic.contains('+') || self.topic.contains('#') || self.topic.is_empty() {
             cx.problem(
                 join(path, "topic"),

@@ -26,7 +26,7 @@ pub enum CityMqttError {
     /// The client cannot be configured (unreadable password or TLS file):
     /// wait the backoff and build the options again.
     #[error("client options: {0}")]
-    Options(String),
+    Options(#[from] crate::common::mqtt::OptionsError),
     /// The connection failed or broke before every PUBACK: drop it, wait the
     /// backoff, reconnect and publish the whole batch again.
     #[error("connection: {0}")]

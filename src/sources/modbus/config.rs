@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{join, Check, CheckRefs, Validate};
-use crate::profiles::ProfileSet;
+use crate::config::{join, Check, Validate};
+use crate::profiles::{CheckRefs, ProfileSet};
 
 /// The `[sources.modbus]` section.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -330,7 +330,7 @@ impl Validate for EndpointConfig {
                 }
             }
             if let Some(m) = d.max_request {
-                if m == 0 || m > super::profile::MAX_REGISTERS {
+                if m == 0 || m > crate::profiles::modbus::MAX_REGISTERS {
                     cx.problem(
                         join(&dp, "max_request"),
                         format!("must be 1 to 125, got {m}"),
@@ -338,7 +338,7 @@ impl Validate for EndpointConfig {
                 }
             }
             if d.max_gap
-                .is_some_and(|g| g >= super::profile::MAX_REGISTERS)
+                .is_some_and(|g| g >= crate::profiles::modbus::MAX_REGISTERS)
             {
                 cx.problem(join(&dp, "max_gap"), "must be below 125");
             }

@@ -12,8 +12,8 @@
 //! to its canonical unit. Integers with no scaling stay integers.
 
 use super::planner::Read;
-use super::profile::{ByteOrder, FieldSpec, Kind};
 use crate::model::FieldValue;
+use crate::profiles::modbus::{ByteOrder, FieldSpec, Kind};
 
 /// Why one field could not be decoded; the rest of the poll goes on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -158,7 +158,7 @@ fn string(words: &[u16], order: ByteOrder) -> Result<FieldValue, DecodeError> {
 mod tests {
     use super::*;
     use crate::model::Unit;
-    use crate::sources::modbus::profile::Table;
+    use crate::profiles::modbus::Table;
 
     fn spec(kind: Kind, order: ByteOrder) -> FieldSpec {
         FieldSpec {

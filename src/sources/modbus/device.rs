@@ -12,11 +12,11 @@ use tokio::time::Instant;
 use super::config::DeviceConfig;
 use super::decode::{self, Data};
 use super::planner::{self, PlanOptions, Read};
-use super::profile::FieldSpec;
 use super::rbe::{self, Last};
 use crate::backoff::Backoff;
 use crate::deadletter::DeadLetter;
 use crate::model::{FieldValue, Reading};
+use crate::profiles::modbus::FieldSpec;
 use crate::profiles::Profile;
 
 /// Fields polled at one interval.
@@ -96,7 +96,7 @@ impl Device {
             max_request: cfg
                 .max_request
                 .or(map.max_request)
-                .unwrap_or(super::profile::MAX_REGISTERS),
+                .unwrap_or(crate::profiles::modbus::MAX_REGISTERS),
         };
         let mut by_interval: BTreeMap<Duration, Vec<usize>> = BTreeMap::new();
         for (i, s) in specs.iter().enumerate() {
@@ -209,8 +209,8 @@ impl Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profiles::modbus::RegisterMap;
     use crate::sources::modbus::config::GroupInterval;
-    use crate::sources::modbus::profile::RegisterMap;
 
     fn map(text: &str) -> Profile {
         let v: toml::Value = toml::from_str(text).unwrap();

@@ -3,7 +3,8 @@
 //!
 //! Layers (each pure layer is unit-tested beside its code):
 //! - [`config`]: endpoints and devices (`[sources.modbus]`), no I/O;
-//! - [`profile`]: register maps in device profiles, resolved and validated;
+//! - register maps (device profiles' `[modbus]` tables, resolved and
+//!   validated) live in [`crate::profiles::modbus`];
 //! - [`planner`]: coalesces a device's registers into few reads;
 //! - [`decode`]: words and bits into typed, scaled, unit-normalised values;
 //! - [`rbe`]: report by exception (deadband and heartbeat);
@@ -17,10 +18,8 @@ pub mod decode;
 pub mod device;
 pub mod planner;
 pub mod poller;
-pub mod profile;
 pub mod rbe;
 pub mod refusal;
-pub mod resolve;
 pub mod transport;
 
 use std::sync::Arc;

@@ -11,7 +11,7 @@
 //! of its registers; no read exceeds its table's protocol limit or the cap
 //! (a field wider than the cap, which validation rejects, gets its own read).
 
-use super::profile::{FieldSpec, Table};
+use crate::profiles::modbus::{FieldSpec, Table};
 
 /// How to coalesce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,7 @@ impl Default for PlanOptions {
         PlanOptions {
             coalesce: true,
             max_gap: 10,
-            max_request: super::profile::MAX_REGISTERS,
+            max_request: crate::profiles::modbus::MAX_REGISTERS,
         }
     }
 }
@@ -50,9 +50,11 @@ impl Read {
 }
 
 fn cap(table: Table, opts: &PlanOptions) -> u32 {
-    let regs = opts.max_request.clamp(1, super::profile::MAX_REGISTERS) as u32;
+    let regs = opts
+        .max_request
+        .clamp(1, crate::profiles::modbus::MAX_REGISTERS) as u32;
     if table.is_bits() {
-        (regs * 16).min(super::profile::MAX_BITS as u32)
+        (regs * 16).min(crate::profiles::modbus::MAX_BITS as u32)
     } else {
         regs
     }
@@ -135,7 +137,7 @@ fn join(parts: &[Read]) -> Option<Read> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::modbus::profile::{ByteOrder, Kind};
+    use crate::profiles::modbus::{ByteOrder, Kind};
 
     fn spec(table: Table, address: u16, kind: Kind) -> FieldSpec {
         FieldSpec {

@@ -7,8 +7,8 @@
 //! value. The first value is always sent. Fields without settings are
 //! always sent (the default, and the rule for cumulative counters).
 
-use super::profile::Rbe;
 use crate::model::FieldValue;
+use crate::profiles::modbus::Rbe;
 
 /// The last value sent of one field.
 #[derive(Debug, Clone, PartialEq)]

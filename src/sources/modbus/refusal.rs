@@ -25,9 +25,9 @@ use tokio::time::Instant;
 use tokio_modbus::ExceptionCode;
 
 use super::planner::Read;
-use super::profile::Table;
 use super::transport::ReadError;
 use crate::backoff::Backoff;
+use crate::profiles::modbus::Table;
 
 /// What to do with a failed read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

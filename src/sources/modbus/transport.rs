@@ -17,7 +17,7 @@ use tokio_modbus::{ExceptionCode, Request, Response, Slave};
 use super::config::{EndpointConfig, Parity, Transport};
 use super::decode::Data;
 use super::planner::Read;
-use super::profile::Table;
+use crate::profiles::modbus::Table;
 
 /// Why a read failed: each variant is one decision of the poller.
 #[derive(Debug, thiserror::Error)]

@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::config::{join, Check, CheckRefs, Secret, SecretSource, Tags, Validate};
+pub use crate::common::mqtt::TlsConfig;
+use crate::common::mqtt::{Connection, OptionsError};
+use crate::config::{join, Check, Secret, Tags, Validate};
 use crate::profiles::guard::DeviceMismatch;
 use crate::profiles::mqtt::Format;
 use crate::profiles::topic::TopicFilter;
-use crate::profiles::ProfileSet;
+use crate::profiles::{CheckRefs, ProfileSet};
 
 /// Largest payload MQTT can carry (remaining length limit).
 pub const MQTT_MAX_PACKET: usize = 268_435_455;
@@ -91,17 +93,6 @@ impl Default for MqttConfig {
     }
 }
 
-/// `tls = { ca_file = "...", client_cert_file = "...", client_key_file = "..." }`
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct TlsConfig {
-    /// PEM file of the CA(s) that signed the broker's certificate.
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate chain and key, for brokers that require them.
-    pub client_cert_file: Option<PathBuf>,
-    pub client_key_file: Option<PathBuf>,
-}
-
 /// `[[sources.mqtt.subscriptions]]`
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
@@ -139,19 +130,26 @@ impl MqttConfig {
         }
     }
 
+    /// The connection keys, lent to the shared MQTT connection code.
+    pub fn connection(&self) -> Connection<'_> {
+        Connection {
+            host: &self.host,
+            port: self.port,
+            client_id: &self.client_id,
+            client_id_hint: ": a fixed id keeps the broker session across restarts",
+            keep_alive: self.keep_alive,
+            username: &self.username,
+            password: &self.password,
+            password_file: &self.password_file,
+            tls: self.tls.as_ref(),
+            tls_at: "tls",
+            base_dir: self.base_dir.get().map_or(Path::new(""), PathBuf::as_path),
+        }
+    }
+
     /// The password, read now (from the file if configured).
-    pub fn password(&self) -> Result<Option<Secret>, String> {
-        let mut cx = Check::new(self.base_dir.get().cloned().unwrap_or_default());
-        let s = SecretSource {
-            key: "password",
-            value: &self.password,
-            file: &self.password_file,
-        }
-        .resolve("", &mut cx);
-        match cx.problems().first() {
-            Some(p) => Err(p.message.clone()),
-            None => Ok(s),
-        }
+    pub fn password(&self) -> Result<Option<Secret>, OptionsError> {
+        self.connection().password()
     }
 
     /// One config per session: itself when `sessions <= 1`; otherwise
@@ -198,63 +196,10 @@ impl MqttConfig {
     }
 }
 
-/// The connection keys every MQTT client config has (the source and the
-/// city northbound), checked the same way.
-pub struct Connection<'a> {
-    pub host: &'a str,
-    pub port: u16,
-    pub client_id: &'a str,
-    /// Appended to "must be set" for an empty client id.
-    pub client_id_hint: &'a str,
-    pub keep_alive: Duration,
-    pub username: &'a Option<String>,
-    pub password: &'a Option<Secret>,
-    pub password_file: &'a Option<PathBuf>,
-}
-
-impl Connection<'_> {
-    pub fn validate(&self, path: &str, cx: &mut Check) {
-        if self.host.trim().is_empty() {
-            cx.problem(join(path, "host"), "must be set");
-        }
-        if self.port == 0 {
-            cx.problem(join(path, "port"), "must be 1..65535");
-        }
-        if self.client_id.trim().is_empty() {
-            cx.problem(
-                join(path, "client_id"),
-                format!("must be set{}", self.client_id_hint),
-            );
-        }
-        if !self.keep_alive.is_zero() && self.keep_alive < Duration::from_secs(1) {
-            cx.problem(join(path, "keep_alive"), "must be 0 (off) or at least 1s");
-        }
-        if (self.password.is_some() || self.password_file.is_some()) && self.username.is_none() {
-            cx.problem(join(path, "username"), "a password needs a username");
-        }
-        SecretSource {
-            key: "password",
-            value: self.password,
-            file: self.password_file,
-        }
-        .resolve(path, cx);
-    }
-}
-
 impl Validate for MqttConfig {
     fn validate(&self, path: &str, cx: &mut Check) {
         let _ = self.base_dir.set(cx.base_dir().to_path_buf());
-        Connection {
-            host: &self.host,
-            port: self.port,
-            client_id: &self.client_id,
-            client_id_hint: ": a fixed id keeps the broker session across restarts",
-            keep_alive: self.keep_alive,
-            username: &self.username,
-            password: &self.password,
-            password_file: &self.password_file,
-        }
-        .validate(path, cx);
+        self.connection().validate(path, cx);
         if let Some(t) = &self.tls {
             t.validate(&join(path, "tls"), cx);
         }
@@ -314,15 +259,6 @@ impl Validate for MqttConfig {
                 cx.problem(join(&sp, "profile"), "must name an MQTT device profile");
             }
             s.tags.validate(&join(&sp, "tags"), cx);
-        }
-    }
-}
-
-impl Validate for TlsConfig {
-    fn validate(&self, path: &str, cx: &mut Check) {
-        let base = cx.base_dir().to_path_buf();
-        if let Err((key, e)) = super::tls::client_config(self, &base) {
-            cx.problem(join(path, key), e);
         }
     }
 }

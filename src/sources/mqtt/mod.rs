@@ -36,7 +36,6 @@ pub mod config;
 mod options;
 pub mod router;
 mod session;
-mod tls;
 
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish};
 use std::collections::HashMap;
@@ -47,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use crate::backoff::Backoff;
+use crate::common::mqtt::REQUEST_CAPACITY;
 use crate::deadletter::DeadLetter;
 use crate::metrics::{self, Counter, Gauge};
 use crate::pipeline::{SourceBatch, SourceTx};
@@ -54,7 +54,6 @@ use crate::profiles::ProfileSet;
 use ack::Acks;
 use config::MqttConfig;
 pub use options::options;
-use options::REQUEST_CAPACITY;
 use router::{rejected_counter, Router};
 
 /// How long shutdown keeps the connection to send the last acks.

@@ -1,46 +1,21 @@
-//! Client options from the config: identity, session, limits, credentials
-//! and TLS. Rebuilt before every reconnect so rotated password and
-//! certificate files are picked up.
+//! Client options from the config: the connection (identity, credentials,
+//! TLS) from [`crate::common::mqtt`], and the source's session: persistent,
+//! manual acks, its in-flight window and receive limit. Rebuilt before
+//! every reconnect so rotated password and certificate files are picked up.
 
-use rumqttc::{ConnectionError, MqttOptions, QoS, StateError, TlsConfiguration, Transport};
-use std::sync::Arc;
-use std::time::Duration;
+use rumqttc::{ConnectionError, MqttOptions, QoS, StateError};
 
 use super::config::MqttConfig;
-use super::tls;
-
-/// Room in rumqttc's request channel: acks queue here while the loop waits
-/// on the pipeline, so it must exceed any broker in-flight window.
-pub const REQUEST_CAPACITY: usize = 10_000;
-/// We only send SUBSCRIBE, PUBACK and pings.
-pub const MAX_OUTGOING: usize = 1 << 20;
+use crate::common::mqtt::{OptionsError, Session};
 
 /// Builds the client options (reading the password and TLS files now).
-pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
-    if cfg.client_id.trim().is_empty() {
-        return Err("client_id must be set".into());
-    }
-    let mut o = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
-    if cfg.keep_alive.is_zero() || cfg.keep_alive >= Duration::from_secs(1) {
-        o.set_keep_alive(cfg.keep_alive);
-    }
-    o.set_clean_session(cfg.clean_session)
-        .set_manual_acks(true)
-        .set_inflight(cfg.inflight.max(1))
-        .set_request_channel_capacity(REQUEST_CAPACITY)
-        .set_max_packet_size(cfg.receive_limit(), MAX_OUTGOING);
-    if let Some(user) = &cfg.username {
-        let pw = cfg.password()?;
-        o.set_credentials(user.clone(), pw.as_ref().map(|s| s.expose()).unwrap_or(""));
-    }
-    if let Some(t) = &cfg.tls {
-        let base = cfg.base_dir.get().cloned().unwrap_or_default();
-        let c = tls::client_config(t, &base).map_err(|(k, e)| format!("tls.{k}: {e}"))?;
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(c),
-        )));
-    }
-    Ok(o)
+pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, OptionsError> {
+    cfg.connection().options(&Session {
+        clean_session: cfg.clean_session,
+        manual_acks: true,
+        inflight: cfg.inflight,
+        max_incoming: cfg.receive_limit(),
+    })
 }
 
 /// The size of a packet that rumqttc refused, from its error.

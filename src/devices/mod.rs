@@ -8,10 +8,13 @@
 //! tags = { building = "3", zone = "north" }
 //! ```
 
+mod attributes;
+
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use crate::config::{join, Check, Tags, Validate};
+pub use attributes::{DeviceAttributes, MeterReplacement, ZONE_CLASSES};
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
@@ -22,7 +25,7 @@ pub struct DeviceConfig {
     /// Static tags added to every reading of this device.
     pub tags: Tags,
     /// Attributes the indicator engine needs (noise zone class, meter role, ...).
-    pub indicators: crate::indicators::config::DeviceAttributes,
+    pub indicators: DeviceAttributes,
 }
 
 /// All devices by id.

@@ -1,4 +1,7 @@
-//! Modbus register maps: the `[modbus]` table of a device profile.
+//! Modbus register maps: the `[modbus]` table of a device profile, beside
+//! the `[mqtt]` half in [`super::mqtt`]. They live under `profiles` (which
+//! loads and checks them with the rest of the file) and the Modbus source
+//! imports them from here.
 //!
 //! Addressing convention: `address` is the **0-based protocol address** (the
 //! number that goes on the wire), with `table` naming the object type. For
@@ -34,8 +37,10 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use super::resolve::parse_modicon;
+mod resolve;
+
 use crate::model::Unit;
+pub use resolve::parse_modicon;
 
 /// The largest register read the protocol allows (function 3 and 4).
 pub const MAX_REGISTERS: u16 = 125;
@@ -239,5 +244,4 @@ impl FieldSpec {
 }
 
 #[cfg(test)]
-#[path = "profile_tests.rs"]
 mod tests;

@@ -1,6 +1,10 @@
 //! Per-device indicator attributes: `[devices.<id>.indicators]` (noise zone
 //! class and standard, water meter role and district, lamp rated power,
 //! parking lot and fire lane, security device type, ...).
+//!
+//! They live with the device registry, not with the indicator engine that
+//! reads them: a device entry is parsed and checked by `devices`, which sits
+//! below `indicators` (the engine imports these types, never the reverse).
 
 use serde::Deserialize;
 use std::time::Duration;

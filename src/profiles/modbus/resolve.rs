@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::profile::*;
+use super::*;
 use crate::config::{join, Check, Validate};
 use crate::model::Unit;
 
