@@ -62,7 +62,7 @@ pub struct OutboxConfig {
     /// [`MIN_RAW_MODBUS_BYTES`]. `0`: no such outbox, raw Modbus readings
     /// share the main outbox and its back-pressure. See [`Self::raw_modbus`].
     pub modbus_max_bytes: Option<u64>,
-    /// Never fill the last this-many percent of the outbox's filesystem:
+    /// Never fill the last this-many percent (at most 64 MiB) of the outbox's filesystem:
     /// below it `append` answers `Full` (back-pressure, acknowledgements
     /// withheld) as if `max_bytes` were reached, so a disk shared with logs
     /// or the OS is never filled by the outbox. 0 to 50; 0 turns it off.

@@ -73,3 +73,19 @@ mod tests {
         assert!(super::space("/no/such/dir".as_ref()).is_err());
     }
 }
+
+#[cfg(test)]
+mod reserve_tests {
+    use crate::outbox::writer::{reserve, MAX_RESERVE};
+
+    #[test]
+    fn the_reserve_is_a_percentage_capped_for_large_shared_disks() {
+        assert_eq!(reserve(12 << 20, 5), (12 << 20) / 100 * 5);
+        assert_eq!(
+            reserve(252 << 30, 5),
+            MAX_RESERVE,
+            "not 12.6 GB of a 252 GB disk"
+        );
+        assert_eq!(reserve(252 << 30, 0), 0);
+    }
+}

@@ -268,7 +268,7 @@ fn quarantine_segment(dir: &Path, shared: &Shared, id: u64, why: &str, max_recor
 /// left above its reserve (the outbox would hit the reserve first).
 fn check_room(w: &OutboxWriter, cfg: &OutboxConfig, used: u64) {
     if let Ok((avail, total)) = super::files::space(&w.dir) {
-        let reserve = total / 100 * u64::from(cfg.min_free_percent);
+        let reserve = super::writer::reserve(total, cfg.min_free_percent);
         let room = (avail + used).saturating_sub(reserve);
         if cfg.max_bytes > room {
             warn!(outbox = %w.shared.name, max_bytes = cfg.max_bytes, room, "outbox.max_bytes is more than the filesystem has room for; the free-space reserve (outbox.min_free_percent) will stop appends first.");

@@ -81,6 +81,16 @@ pub(super) fn create_spare(dir: &Path, sync: bool) -> Option<File> {
     }
 }
 
+/// The most the reserve takes: on a large shared disk a percentage would
+/// otherwise hold back gigabytes the system does not need.
+pub const MAX_RESERVE: u64 = 64 * 1024 * 1024;
+
+/// The bytes kept free: `min_free_percent` of the filesystem, at most
+/// [`MAX_RESERVE`].
+pub(crate) fn reserve(total: u64, min_free_percent: u8) -> u64 {
+    (total / 100 * u64::from(min_free_percent)).min(MAX_RESERVE)
+}
+
 /// Free-space accounting of the outbox's filesystem (`min_free_percent`).
 pub(super) struct Space {
     pub min_free_percent: u8,
@@ -375,7 +385,7 @@ impl OutboxWriter {
         }
         match files::space(&self.dir) {
             Ok((avail, total)) => {
-                self.space.reserve = total / 100 * u64::from(self.space.min_free_percent);
+                self.space.reserve = reserve(total, self.space.min_free_percent);
                 let margin = self.space.margin.max(WRITE_BUFFER as u64);
                 let low = avail < self.space.reserve + margin;
                 if !low {
