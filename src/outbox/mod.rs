@@ -161,6 +161,19 @@ pub enum OutboxError {
     InvalidRecord { reason: &'static str },
 }
 
+impl OutboxError {
+    /// The disk (or the quota) is full: a state to wait out, unlike other
+    /// I/O errors.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, OutboxError::Io { source, .. } if is_no_space(source))
+    }
+}
+
+/// `ENOSPC` or `EDQUOT`.
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
 fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> OutboxError + '_ {
     move |source| OutboxError::Io {
         path: path.display().to_string(),

@@ -518,7 +518,7 @@ impl OutboxWriter {
         let path = format::segment_path(&self.dir, self.seg);
         warn!(outbox = %self.shared.name, error = %e, records = self.uncommitted, "Outbox write failed; the uncommitted group was rolled back.");
         self.shared.m.write_errors.inc();
-        if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
+        if super::is_no_space(&e) {
             // Probe before the next append: it answers `Full` (and seals the
             // segment) until there is room for twice this group, whatever
             // `min_free_percent` is.

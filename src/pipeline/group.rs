@@ -67,18 +67,6 @@ impl GroupError {
     }
 }
 
-/// `ENOSPC` or `EDQUOT`: a state the daemon waits out, unlike other errors.
-pub(super) fn is_no_space(e: &OutboxError) -> bool {
-    match e {
-        OutboxError::Io { source, .. } => no_space_io(source),
-        _ => false,
-    }
-}
-
-fn no_space_io(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
-}
-
 impl Pipeline {
     /// One attempt at making the staged group durable everywhere.
     pub(super) fn write_group(&mut self) -> Result<(), GroupError> {
@@ -88,14 +76,14 @@ impl Pipeline {
         if !self.staged.dead_written {
             self.dead
                 .write_all(&self.staged.dead)
-                .map_err(|e| GroupError::io(&e, no_space_io(&e)))?;
+                .map_err(|e| GroupError::io(&e, crate::outbox::is_no_space(&e)))?;
             self.staged.dead_written = true;
         }
         for i in 0..self.outboxes.len() {
             let ob = &mut self.outboxes[i];
             if let Err(e) = ob.commit() {
                 self.staged.done[i] = self.staged.committed[i];
-                return Err(GroupError::io(&e, is_no_space(&e)));
+                return Err(GroupError::io(&e, e.is_no_space()));
             }
             self.staged.committed[i] = self.staged.done[i];
         }
@@ -137,7 +125,7 @@ impl Pipeline {
                         }
                         Err(e) => {
                             self.staged.done[i] = self.staged.committed[i];
-                            return Err(GroupError::io(&e, is_no_space(&e)));
+                            return Err(GroupError::io(&e, e.is_no_space()));
                         }
                     }
                 }
@@ -156,7 +144,7 @@ impl Pipeline {
                     // then wait for an acknowledgement to free space.
                     if let Err(e) = ob.commit() {
                         self.staged.done[i] = self.staged.committed[i];
-                        return Err(GroupError::io(&e, is_no_space(&e)));
+                        return Err(GroupError::io(&e, e.is_no_space()));
                     }
                     self.staged.committed[i] = k;
                     ob.wait_for_space(Duration::from_millis(500));
@@ -183,7 +171,7 @@ impl Pipeline {
                 }
                 Err(e) => {
                     self.staged.done[i] = self.staged.committed[i];
-                    return Err(GroupError::io(&e, is_no_space(&e)));
+                    return Err(GroupError::io(&e, e.is_no_space()));
                 }
             }
         }
