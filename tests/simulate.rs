@@ -6,10 +6,11 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, require_tool, Mosquitto};
+use common::{require_tool, Mosquitto};
 use tokio_modbus::client::Reader;
 
 #[test]
@@ -24,11 +25,13 @@ fn simulated_devices_of_every_class_publish_and_serve_modbus() {
         .expect("mosquitto_sub");
     // Let the subscription be in place before the devices start.
     std::thread::sleep(Duration::from_millis(500));
-    let modbus = free_port();
+    // Port 0: every Modbus server on a port the system picks, read back
+    // from the status lines. (Consecutive ports above a probed free one
+    // may be held by the broker or another test's service.)
     let mut sim = Command::new(env!("CARGO_BIN_EXE_greengate"))
         .arg("simulate")
         .args(["--broker", &format!("127.0.0.1:{}", broker.port())])
-        .args(["--modbus-bind", &format!("127.0.0.1:{modbus}")])
+        .args(["--modbus-bind", "127.0.0.1:0"])
         .arg("--devices-dir")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/config/devices"))
         .args(["--scale", "2", "--rate", "10", "--accel", "60"])
@@ -37,20 +40,46 @@ fn simulated_devices_of_every_class_publish_and_serve_modbus() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("greengate simulate");
+    let stderr = sim.stderr.take().expect("simulate stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let modbus = loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                if let Some(port) = noise_port(&line) {
+                    break port;
+                }
+                seen.push(line);
+            }
+            Err(e) => panic!(
+                "no Modbus noise server announced ({e}); simulate printed:\n{}",
+                seen.join("\n")
+            ),
+        }
+    };
 
-    // The noise server (first port) holds LAeq in 0.1 dB(A) at holding 0.
+    // The noise server holds LAeq in 0.1 dB(A) at holding 0.
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let laeq = rt.block_on(async {
-        for _ in 0..100 {
-            let addr = format!("127.0.0.1:{modbus}").parse().expect("addr");
-            if let Ok(mut ctx) = tokio_modbus::client::tcp::connect_slave(addr, 1.into()).await {
-                // The image is written once a second.
-                tokio::time::sleep(Duration::from_millis(1500)).await;
-                if let Ok(Ok(w)) = ctx.read_holding_registers(0, 1).await {
-                    return w[0];
-                }
+        let addr = format!("127.0.0.1:{modbus}").parse().expect("addr");
+        let mut ctx = tokio_modbus::client::tcp::connect_slave(addr, 1.into())
+            .await
+            .expect("connect to the noise server");
+        // The image is written once a second; until then it reads 0.
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            match ctx.read_holding_registers(0, 1).await {
+                Ok(Ok(w)) if w[0] != 0 => return w[0],
+                Ok(Ok(_)) => {}
+                other => panic!("reading holding 0: {other:?}"),
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         0
     });
@@ -72,6 +101,18 @@ fn simulated_devices_of_every_class_publish_and_serve_modbus() {
     ] {
         assert!(topics.contains(part), "no {class} message in:\n{topics}");
     }
+}
+
+/// The port of the noise profile's server from a status line such as
+/// "simulate: Modbus noise-modbus (noise, noise.toml) on port 40123, ...".
+fn noise_port(line: &str) -> Option<u16> {
+    let rest = line.strip_prefix("simulate: Modbus ")?;
+    let (_, rest) = rest.split_once(" (noise, ")?;
+    let (_, rest) = rest.split_once(" on port ")?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[test]
