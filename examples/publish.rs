@@ -1,11 +1,11 @@
 //! A QoS 1 load publisher for the end-to-end benchmark
 //! (`scripts/bench-e2e.sh`): sends every line of a file as one message and
 //! exits 0 only once the broker acknowledged every one. The publishing loop
-//! is the fault tests' (`tests/common/publish.rs`).
+//! is the fault tests' (`tests/it/common/publish.rs`).
 //!
 //! `cargo run --release --example publish -- PORT TOPIC FILE [INFLIGHT]`
 
-#[path = "../tests/common/publish.rs"]
+#[path = "../tests/it/common/publish.rs"]
 mod publish;
 
 #[tokio::main(flavor = "current_thread")]

@@ -19,4 +19,4 @@ else
     export CARGO_PROFILE_DEV_OPT_LEVEL=2
     set --
 fi
-exec cargo test "$@" --test modbus_bench -- --ignored --exact fleet_of_devices_polled_every_second --nocapture
+exec cargo test "$@" --test it -- --ignored --exact modbus_bench::fleet_of_devices_polled_every_second --nocapture

@@ -4,7 +4,7 @@
 # for RTU pseudo-terminals, openssl for test certificates, python3 for the
 # dashboard generator, prlimit) from Debian packages when they are missing,
 # then runs every test. A test whose tool is missing fails naming the
-# package (tests/common/tools.rs): keep this list and those names in step.
+# package (tests/it/common/tools.rs): keep this list and those names in step.
 # Tests start their own services on free loopback ports in temporary
 # directories; nothing needs to be running beforehand.
 set -euo pipefail

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes greengate's Grafana dashboards (deploy/grafana/dashboards/*.json).
 
-The JSON files are what Grafana provisions and what tests/dashboards.rs
+The JSON files are what Grafana provisions and what tests/it/dashboards.rs
 checks; this script is their source, so edit here and re-run:
 
     python3 deploy/grafana/generate.py
@@ -19,7 +19,7 @@ import os
 
 DS = {"type": "influxdb", "uid": "greengate-influxdb"}
 C = "\"community\" =~ /^$community$/"
-# tests/dashboards.rs writes elsewhere (GRAFANA_DASHBOARDS_OUT) to check the
+# tests/it/dashboards.rs writes elsewhere (GRAFANA_DASHBOARDS_OUT) to check the
 # committed files are this script's output.
 OUT = os.environ.get("GRAFANA_DASHBOARDS_OUT") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "dashboards")
