@@ -200,16 +200,23 @@ impl WaterState {
             night_flow(t, step.delta / ((t - prev.0) as f64 / HOUR as f64));
         }
         let from = prev.0.max(wm);
+        // The volume is spread over the windows the delta spans, and its
+        // quality flag goes with it: to every window that got a share (a
+        // reading exactly on a boundary flags the window that ends there).
+        let q = step.quality as usize;
         let spread = |map: &mut BTreeMap<i64, Acc>, len: i64, max: i64| {
             let span = (t - from).max(1) as f64;
             if t <= from {
-                map.entry(floor(t, len, cx.offset, 0)).or_default().m3 += step.delta;
+                let acc = map.entry(floor(t, len, cx.offset, 0)).or_default();
+                acc.m3 += step.delta;
+                acc.quality[q] += 1;
             } else {
                 split(from, t, len, cx.offset, 0, max, |ws, ns| {
-                    map.entry(ws).or_default().m3 += step.delta * ns as f64 / span;
+                    let acc = map.entry(ws).or_default();
+                    acc.m3 += step.delta * ns as f64 / span;
+                    acc.quality[q] += 1;
                 });
             }
-            map.entry(floor(t, len, cx.offset, 0)).or_default().quality[step.quality as usize] += 1;
         };
         spread(&mut self.intervals, cx.interval, 48);
         spread(&mut self.days, DAY, 3);

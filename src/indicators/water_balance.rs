@@ -44,9 +44,18 @@ impl Closed {
             let mut r = cx.reading("gg_water_balance", ws);
             r.set_tag("district", district.as_str());
             r.set_tag("period", if day { "day" } else { "interval" });
+            r.add_field("master_m3", FieldValue::Float(m));
+            if n == 0.0 {
+                // No sub-meter reported in the window: master minus nothing
+                // is not a loss. Said as such, and kept out of the history
+                // the assessment's loss rate is summed from.
+                r.add_field("subs_reporting", FieldValue::Int(0));
+                r.add_field("status", FieldValue::Str("insufficient_data".into()));
+                out.push(r);
+                continue;
+            }
             let loss = m - s - p;
             let pct = 100.0 * loss / m;
-            r.add_field("master_m3", FieldValue::Float(m));
             r.add_field("subs_m3", FieldValue::Float(s));
             r.add_field("public_m3", FieldValue::Float(p));
             r.add_field("subs_reporting", FieldValue::Int(n as i64));

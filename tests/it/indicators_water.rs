@@ -259,3 +259,59 @@ fn per_capita_use_is_litres_per_person_and_day() {
         Some(&FieldValue::Bool(true))
     );
 }
+
+#[test]
+fn a_rollover_read_on_the_boundary_flags_the_interval_its_volume_is_in() {
+    let mut e = engine(vec![(
+        "m1",
+        DeviceAttributes {
+            rollover_at_m3: Some(10_000.0),
+            ..meter("household", "A")
+        },
+    )]);
+    // 06:00 and 07:00 exactly: the rollover's 0.8 m³ is 06:00-07:00's.
+    e.record(&reading("m1", DAY0, "total_m3", 9_999.5));
+    e.record(&reading("m1", DAY0 + HOUR, "total_m3", 0.3));
+    e.record(&reading("m1", DAY0 + 2 * HOUR, "total_m3", 0.5));
+    let out = e.advance(DAY0 + 2 * HOUR + 3 * MINUTE);
+    let i = find(&out, "gg_water_interval", "m1");
+    let at = |t: i64| {
+        i.iter()
+            .find(|r| r.time_ns == t)
+            .unwrap_or_else(|| panic!("no interval at {t} in {i:?}"))
+    };
+    assert!((f(at(DAY0), "consumption_m3") - 0.8).abs() < 1e-9);
+    assert_eq!(
+        at(DAY0).field("quality"),
+        Some(&FieldValue::Str("rollover".into()))
+    );
+    assert!((f(at(DAY0 + HOUR), "consumption_m3") - 0.2).abs() < 1e-9);
+    assert_eq!(
+        at(DAY0 + HOUR).field("quality"),
+        Some(&FieldValue::Str("ok".into()))
+    );
+}
+
+#[test]
+fn a_district_without_sub_meter_data_says_insufficient_data_not_a_loss() {
+    let mut e = engine(vec![
+        ("master", meter("master", "A")),
+        ("s1", meter("sub", "A")),
+    ]);
+    e.record(&reading("master", DAY0, "total_m3", 100.0));
+    e.record(&reading("master", DAY0 + HOUR, "total_m3", 110.0));
+    let out = e.advance(DAY0 + HOUR + 3 * MINUTE);
+    let b: Vec<_> = out
+        .iter()
+        .filter(|r| r.measurement == "gg_water_balance" && r.time_ns == DAY0)
+        .collect();
+    assert_eq!(b.len(), 1);
+    assert_eq!(f(b[0], "master_m3"), 10.0);
+    assert_eq!(f(b[0], "subs_reporting"), 0.0);
+    assert_eq!(
+        b[0].field("status"),
+        Some(&FieldValue::Str("insufficient_data".into()))
+    );
+    assert!(b[0].field("loss_pct").is_none(), "{:?}", b[0]);
+    assert!(b[0].field("loss_m3").is_none(), "{:?}", b[0]);
+}
