@@ -21,6 +21,10 @@ pub struct DeviceAttributes {
     /// Infrastructure category for criterion 4 (water, power, lighting,
     /// drainage, fire, waste, security, parking, environment).
     pub category: Option<String>,
+    /// How long after a window ends this device's readings still count
+    /// (noise and water meters); by default its class's lateness.
+    #[serde(default, deserialize_with = "crate::config::opt_duration")]
+    pub lateness: Option<Duration>,
     // --- noise ---
     /// GB 3096 zone class: "0", "1", "2", "3", "4a", "4b".
     pub zone_class: Option<String>,
@@ -98,6 +102,9 @@ impl Validate for DeviceAttributes {
                     format!("expected master, sub, household, inlet or public, got {r:?}"),
                 );
             }
+        }
+        if matches!(self.lateness, Some(l) if l > Duration::from_secs(7 * 86_400)) {
+            cx.problem(join(path, "lateness"), "must be at most 7 days");
         }
         if matches!(self.rollover_at_m3, Some(v) if v <= 0.0) {
             cx.problem(join(path, "rollover_at_m3"), "must be positive");

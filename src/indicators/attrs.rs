@@ -57,6 +57,10 @@ pub struct Attrs {
     pub lot: String,
     pub fire_lane: bool,
     pub security_type: String,
+    /// How long after a window ends this device's readings still count, ns:
+    /// the device's `lateness`, else its class's (noise, water), else
+    /// `allowed_lateness`.
+    pub lateness: i64,
 }
 
 impl Attrs {
@@ -79,7 +83,16 @@ impl Attrs {
         let off = if c.indoor { nc.indoor_offset_db } else { 0.0 };
         let interval = c.sample_interval.unwrap_or(nc.sample_interval);
         let secs = interval.as_secs_f64();
+        let lateness = c
+            .lateness
+            .or(match class {
+                Class::Noise => nc.lateness,
+                Class::Water => Some(cx.cfg.water.lateness),
+                _ => None,
+            })
+            .map_or(cx.lateness, |d| d.as_nanos().min(i64::MAX as u128) as i64);
         Attrs {
+            lateness,
             class,
             category: c
                 .category

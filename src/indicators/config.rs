@@ -9,6 +9,12 @@ use std::time::Duration;
 
 use crate::config::{join, Check, Validate};
 
+/// The longest lateness of a noise window: each open window holds a level
+/// histogram, so this bounds the windows kept per sensor.
+pub const MAX_NOISE_LATENESS: Duration = Duration::from_secs(86_400);
+/// The longest lateness of a water window (a few bytes per interval kept).
+pub const MAX_WATER_LATENESS: Duration = Duration::from_secs(7 * 86_400);
+
 /// What advances the indicator watermark.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
@@ -95,6 +101,11 @@ pub struct NoiseConfig {
     pub sudden_margin_db: f64,
     /// Indoor measurements are judged against limit minus this.
     pub indoor_offset_db: f64,
+    /// How long after a noise window ends its readings are still accepted;
+    /// by default `allowed_lateness`. Noise windows are emitted once, when
+    /// this has passed.
+    #[serde(default, deserialize_with = "crate::config::opt_duration")]
+    pub lateness: Option<Duration>,
 }
 
 impl Default for NoiseConfig {
@@ -106,6 +117,7 @@ impl Default for NoiseConfig {
             min_valid_night_hours: 6,
             sudden_margin_db: 15.0,
             indoor_offset_db: 10.0,
+            lateness: None,
         }
     }
 }
@@ -132,6 +144,13 @@ pub struct WaterConfig {
     pub per_capita_zone: u8,
     /// Overrides the zone's range, L/(person·day), as [low, high].
     pub per_capita_range: Option<[f64; 2]>,
+    /// How long after a water window ends a meter's readings still count:
+    /// NB-IoT and LoRaWAN meters upload a day of totals at once. Windows
+    /// are emitted once `allowed_lateness` has passed and again whenever a
+    /// later reading within this changes them (same time and tags: the
+    /// store overwrites the point).
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub lateness: Duration,
 }
 
 impl Default for WaterConfig {
@@ -147,6 +166,7 @@ impl Default for WaterConfig {
             loss_alarm_pct: 20.0,
             per_capita_zone: 2,
             per_capita_range: None,
+            lateness: Duration::from_secs(26 * 3600),
         }
     }
 }
@@ -297,6 +317,9 @@ impl Validate for IndicatorsConfig {
             cx.problem(join(&p, "sample_interval"), "must be positive");
         }
         check_fraction(&p, "valid_coverage", self.noise.valid_coverage, cx);
+        if matches!(self.noise.lateness, Some(l) if l > MAX_NOISE_LATENESS) {
+            cx.problem(join(&p, "lateness"), "must be at most 1 day");
+        }
         let p = join(path, "water");
         check_hhmm(&p, "night_flow_start", &self.water.night_flow_start, cx);
         check_hhmm(&p, "night_flow_end", &self.water.night_flow_end, cx);
@@ -306,6 +329,9 @@ impl Validate for IndicatorsConfig {
             self.water.reset_drop_fraction,
             cx,
         );
+        if self.water.lateness > MAX_WATER_LATENESS {
+            cx.problem(join(&p, "lateness"), "must be at most 7 days");
+        }
         if !(1..=6).contains(&self.water.per_capita_zone) {
             cx.problem(join(&p, "per_capita_zone"), "must be 1 to 6 (GB/T 50331)");
         }

@@ -8,10 +8,15 @@
 //! Invariants:
 //! - windows are event-time, aligned to local wall-clock boundaries
 //!   (see [`super::window`]); the watermark only moves forward;
-//! - a reading is *late* when the minute containing it has closed
-//!   (minute end ≤ watermark): it is counted (`indicator_late_readings_total`)
-//!   and dropped. Every window is a union of minutes, so a reading that is
-//!   not late lands in open windows only;
+//! - each device has a lateness (its own, its class's: noise 2 min, water
+//!   26 h, or `allowed_lateness`) and so a watermark `now − lateness`; a
+//!   reading is *late* when the minute containing it ended by the device's
+//!   watermark: it is counted (`indicator_late_readings_total`, and per
+//!   device and reason in `indicator_dropped_readings_total`), logged once
+//!   per device and hour, and dropped. Every window is a union of minutes,
+//!   so a reading that is not late lands in windows still kept;
+//! - water windows are emitted at the base watermark and again when a late
+//!   reading changes them (see [`super::water_close`]);
 //! - all state is plain data in [`State`], checkpointed as versioned JSON.
 
 use serde::{Deserialize, Serialize};
@@ -104,6 +109,8 @@ pub struct IndicatorEngine {
     pub(crate) state: State,
     late: Counter,
     future: Counter,
+    /// Per device: dropped-reading counters and the hour last logged.
+    drops: super::drops::Drops,
 }
 
 impl IndicatorEngine {
@@ -130,6 +137,7 @@ impl IndicatorEngine {
                 "Readings stamped too far ahead of the clock, dropped from indicators.",
                 &[],
             ),
+            drops: Default::default(),
         };
         for id in devices.keys() {
             e.device(id, None);
@@ -204,18 +212,20 @@ impl IndicatorEngine {
     pub fn record(&mut self, r: &Reading) {
         let Some(id) = r.tag("device") else { return };
         let t = r.time_ns;
-        if self.state.watermark != i64::MIN
-            && floor(t, MINUTE, 0, 0) + MINUTE <= self.state.watermark
-        {
-            self.state.late_readings += 1;
-            self.late.inc();
-            return;
-        }
         if self.state.now != i64::MIN && t > self.state.now.saturating_add(self.cx.skew) {
             self.future.inc();
+            let i = self.device(id, Some(&r.measurement));
+            self.drops.drop(i, id, "future", t, self.state.now);
             return;
         }
         let i = self.device(id, Some(&r.measurement));
+        let wm = self.device_watermark(i);
+        if wm != i64::MIN && floor(t, MINUTE, 0, 0) + MINUTE <= wm {
+            self.state.late_readings += 1;
+            self.late.inc();
+            self.drops.drop(i, id, "late", t, self.state.now);
+            return;
+        }
         let ws = floor(t, self.cx.interval, self.cx.offset, 0);
         if self.state.next_interval.map_or(true, |n| ws < n) {
             self.state.next_interval = Some(ws);
@@ -248,12 +258,9 @@ impl IndicatorEngine {
                     .record(t, cx.offset, laeq, lamax, lamin);
             }
             "water_meter" => {
-                d.water.get_or_insert_with(Default::default).record(
-                    r,
-                    cx,
-                    &a.water,
-                    self.state.watermark,
-                );
+                d.water
+                    .get_or_insert_with(Default::default)
+                    .record(r, cx, &a.water, wm);
             }
             "lighting" => infra::record_lamp(d, a, r, cx, &mut self.state.infra),
             "parking" => {
@@ -263,6 +270,19 @@ impl IndicatorEngine {
             "security" => self.state.security.record(r, cx),
             _ => {}
         }
+    }
+
+    /// A device's watermark: `now − its lateness` once the engine has
+    /// advanced (the base watermark for a device at `allowed_lateness`).
+    fn device_watermark(&self, i: usize) -> i64 {
+        if self.state.watermark == i64::MIN {
+            return i64::MIN;
+        }
+        let lateness = self.attrs.get(i).map_or(self.cx.lateness, |a| a.lateness);
+        if lateness == self.cx.lateness {
+            return self.state.watermark;
+        }
+        self.state.now.saturating_sub(lateness)
     }
 
     /// Moves the watermark to `now_ns − allowed_lateness` and returns the
@@ -277,17 +297,42 @@ impl IndicatorEngine {
         self.state.watermark = wm;
         let mut noise_days = Vec::new();
         let mut water_closed = water::Closed::default();
+        let now = self.state.now;
         let (attrs, earlier) = (&self.attrs, &self.earlier);
+        let dev_wm = |i: usize| match attrs[i].lateness {
+            l if l == self.cx.lateness => wm,
+            l => now.saturating_sub(l),
+        };
         for (i, d) in self.state.devices.iter_mut().enumerate() {
             if let Some(n) = d.noise.as_mut() {
                 let at = |ws| &attrs_at(attrs, earlier, i, ws).noise;
-                n.close(wm, &self.cx, &d.id, &at, &mut out, &mut noise_days);
+                n.close(dev_wm(i), &self.cx, &d.id, &at, &mut out, &mut noise_days);
             }
             if let Some(w) = d.water.as_mut() {
                 let at = |ws| &attrs_at(attrs, earlier, i, ws).water;
-                w.close(wm, &self.cx, &d.id, &at, &mut out, &mut water_closed);
+                let marks = water::Marks {
+                    emit: wm,
+                    expire: dev_wm(i),
+                };
+                w.close(marks, &self.cx, &d.id, &at, &mut out, &mut water_closed);
             }
         }
+        // Balances from every meter's kept windows, then the expired dropped.
+        let meters: Vec<_> = (self.state.devices.iter().enumerate())
+            .filter_map(|(i, d)| d.water.as_ref().map(|w| (i, w)))
+            .collect();
+        water_closed.sum_touched(&meters, &|i, ws| &attrs_at(attrs, earlier, i, ws).water);
+        for (i, d) in self.state.devices.iter_mut().enumerate() {
+            if let Some(w) = d.water.as_mut() {
+                let marks = water::Marks {
+                    emit: wm,
+                    expire: dev_wm(i),
+                };
+                w.expire(marks, &self.cx);
+            }
+        }
+        // Attributes replaced by a reload are kept while a window may use them.
+        let oldest_kept = (0..self.attrs.len()).map(dev_wm).fold(wm, i64::min);
         noise::compliance(&self.cx, &noise_days, &mut out);
         water_closed.emit(&self.cx, &mut out, &mut self.state.history);
         self.state.history.noise.extend(noise_days);
@@ -327,7 +372,7 @@ impl IndicatorEngine {
             self.state.next_interval = Some(we);
         }
         self.state.history.prune(wm, &self.cx);
-        registry::prune(&mut self.earlier, wm);
+        registry::prune(&mut self.earlier, oldest_kept);
         out
     }
 

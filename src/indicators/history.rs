@@ -40,6 +40,20 @@ impl History {
         });
     }
 
+    /// Like [`History::push`], replacing the record of the same time, kind
+    /// and key: a window emitted again after a late reading.
+    pub fn upsert(&mut self, t: i64, kind: &str, key: &str, fields: Vec<(String, f64)>) {
+        match self
+            .intervals
+            .iter_mut()
+            .rev()
+            .find(|r| r.t == t && r.kind == kind && r.key == key)
+        {
+            Some(r) => r.fields = fields,
+            None => self.push(t, kind, key, fields),
+        }
+    }
+
     /// Drops records older than `history_days` before the watermark.
     pub fn prune(&mut self, wm: i64, cx: &Ctx) {
         let keep = wm.saturating_sub(cx.cfg.history_days as i64 * DAY);

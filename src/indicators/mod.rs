@@ -14,6 +14,7 @@ mod attrs;
 mod checkpoint;
 pub mod config;
 mod ctx;
+mod drops;
 mod engine;
 mod health;
 pub mod history;
@@ -26,6 +27,7 @@ mod registry;
 mod security;
 pub mod water;
 mod water_balance;
+mod water_close;
 pub mod window;
 
 pub use assess::{render_text, Assessment, Criterion, Verdict};

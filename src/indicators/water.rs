@@ -12,9 +12,7 @@ use std::collections::BTreeMap;
 
 use super::config::DeviceAttributes;
 use super::engine::Ctx;
-use super::history::{numeric, IntervalRecord};
-use super::noise::round2;
-use super::window::{floor, in_range, minute_of_day, split, DAY, HOUR, MINUTE};
+use super::window::{floor, in_range, minute_of_day, split, DAY, HOUR};
 use crate::model::{FieldValue, Reading};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -127,10 +125,14 @@ pub fn delta(prev: (i64, f64), cur: (i64, f64), a: &WaterAttrs, reset_fraction: 
 pub struct Acc {
     pub m3: f64,
     pub quality: [u32; 6],
+    /// Changed since it was last emitted (a window is emitted again when a
+    /// late reading within the meter's lateness changes it).
+    #[serde(default = "crate::config::yes")]
+    pub dirty: bool,
 }
 
 impl Acc {
-    fn worst(&self) -> &'static str {
+    pub(super) fn worst(&self) -> &'static str {
         (1..6)
             .rev()
             .find(|i| self.quality[*i] > 0)
@@ -140,21 +142,28 @@ impl Acc {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct WaterState {
-    last: Option<(i64, f64)>,
-    rejects: u32,
-    intervals: BTreeMap<i64, Acc>,
-    days: BTreeMap<i64, Acc>,
+    pub(super) last: Option<(i64, f64)>,
+    pub(super) rejects: u32,
+    pub(super) intervals: BTreeMap<i64, Acc>,
+    pub(super) days: BTreeMap<i64, Acc>,
     /// Local midnight → minimum flow (m³/h) seen in the night-flow window.
-    nights: BTreeMap<i64, f64>,
+    pub(super) nights: BTreeMap<i64, f64>,
     /// Recent corrected minimum night flows, oldest first (at most 7).
-    mnf_recent: Vec<f64>,
-    rising: u32,
-    flowing_nights: u32,
+    pub(super) mnf_recent: Vec<f64>,
+    pub(super) rising: u32,
+    pub(super) flowing_nights: u32,
+    /// The newest reading's time: a night is closed early once the meter
+    /// has reported past its end.
+    #[serde(default)]
+    pub(super) newest: i64,
 }
 
 impl WaterState {
+    /// Folds one reading in; `wm` is the meter's watermark (now − its
+    /// lateness): volume before it is not booked.
     pub fn record(&mut self, r: &Reading, cx: &Ctx, a: &WaterAttrs, wm: i64) {
         let t = r.time_ns;
+        self.newest = self.newest.max(t);
         let f = |k: &str| {
             r.field(k)
                 .and_then(FieldValue::as_f64)
@@ -210,145 +219,20 @@ impl WaterState {
                 let acc = map.entry(floor(t, len, cx.offset, 0)).or_default();
                 acc.m3 += step.delta;
                 acc.quality[q] += 1;
+                acc.dirty = true;
             } else {
                 split(from, t, len, cx.offset, 0, max, |ws, ns| {
                     let acc = map.entry(ws).or_default();
                     acc.m3 += step.delta * ns as f64 / span;
                     acc.quality[q] += 1;
+                    acc.dirty = true;
                 });
             }
         };
         spread(&mut self.intervals, cx.interval, 48);
         spread(&mut self.days, DAY, 3);
     }
-
-    pub fn close<'a>(
-        &mut self,
-        wm: i64,
-        cx: &Ctx,
-        id: &str,
-        attrs_at: &dyn Fn(i64) -> &'a WaterAttrs,
-        out: &mut Vec<Reading>,
-        closed: &mut Closed,
-    ) {
-        let wc = &cx.cfg.water;
-        // Each window with the attributes in force when it opened.
-        let tag = |r: &mut Reading, a: &WaterAttrs| {
-            r.set_tag("device", id);
-            r.set_tag("role", a.role.as_str());
-            if let Some(d) = &a.district {
-                r.set_tag("district", d.as_str());
-            }
-        };
-        for (len, day, map) in [
-            (cx.interval, false, &mut self.intervals),
-            (DAY, true, &mut self.days),
-        ] {
-            while let Some(e) = map.first_entry() {
-                let ws = *e.key();
-                if ws + len > wm {
-                    break;
-                }
-                let acc = e.remove();
-                let a = attrs_at(ws);
-                let mut r = cx.reading(
-                    if day {
-                        "gg_water_day"
-                    } else {
-                        "gg_water_interval"
-                    },
-                    ws,
-                );
-                tag(&mut r, a);
-                r.add_field("consumption_m3", FieldValue::Float(acc.m3));
-                r.add_field("quality", FieldValue::Str(acc.worst().into()));
-                for (name, n) in QUALITY_NAMES.iter().zip(acc.quality).skip(1) {
-                    if n > 0 {
-                        r.add_field(format!("deltas_{name}"), FieldValue::Int(n as i64));
-                    }
-                }
-                if let (true, Some(p)) = (day, a.persons.filter(|p| *p > 0)) {
-                    let lpd = acc.m3 * 1000.0 / p as f64;
-                    let [lo, hi] = per_capita_range(cx);
-                    r.add_field("persons", FieldValue::Int(p as i64));
-                    r.add_field("per_capita_lpd", FieldValue::Float(round2(lpd)));
-                    r.add_field(
-                        "per_capita_in_range",
-                        FieldValue::Bool(lpd >= lo && lpd <= hi),
-                    );
-                    closed.per_capita.push((ws, id.to_string(), acc.m3, p));
-                }
-                if let Some(d) = &a.district {
-                    let b = closed.balance.entry((ws, day, d.clone())).or_default();
-                    match a.role.as_str() {
-                        "master" | "inlet" => b[0] += acc.m3,
-                        // Household meters are the district's sub-meters too.
-                        "sub" | "household" => {
-                            b[1] += acc.m3;
-                            b[3] += 1.0;
-                        }
-                        "public" => b[2] += acc.m3,
-                        _ => {}
-                    }
-                }
-                out.push(r);
-            }
-        }
-        let (s, e) = cx.mnf;
-        let end_off = if e > s { e } else { e + 1440 } as i64 * MINUTE;
-        while let Some(en) = self.nights.first_entry() {
-            let mid = *en.key();
-            if mid + end_off > wm {
-                break;
-            }
-            let mnf = en.remove();
-            let start = mid + s as i64 * MINUTE;
-            let a = attrs_at(start);
-            let mut r = cx.reading("gg_water_night_flow", start);
-            tag(&mut r, a);
-            r.add_field("min_flow_m3h", FieldValue::Float(mnf));
-            if a.role == "household" {
-                self.flowing_nights = if mnf > 0.0 {
-                    self.flowing_nights + 1
-                } else {
-                    0
-                };
-                r.add_field(
-                    "flowing_nights",
-                    FieldValue::Int(self.flowing_nights as i64),
-                );
-                r.add_field(
-                    "leak_suspected",
-                    FieldValue::Bool(self.flowing_nights >= wc.leak_nights),
-                );
-            } else {
-                let legit = wc.legit_night_use_l_per_conn_h * a.connections as f64 / 1000.0;
-                let corrected = (mnf - legit).max(0.0);
-                let baseline = (!self.mnf_recent.is_empty())
-                    .then(|| self.mnf_recent.iter().sum::<f64>() / self.mnf_recent.len() as f64);
-                let rose = self.mnf_recent.last().is_some_and(|l| corrected > *l);
-                self.rising = if rose { self.rising + 1 } else { 0 };
-                self.mnf_recent.push(corrected);
-                if self.mnf_recent.len() > 7 {
-                    self.mnf_recent.remove(0);
-                }
-                r.add_field("legit_use_m3h", FieldValue::Float(legit));
-                r.add_field("corrected_m3h", FieldValue::Float(corrected));
-                if let Some(b) = baseline {
-                    r.add_field("baseline_m3h", FieldValue::Float(b));
-                }
-                r.add_field("rising_nights", FieldValue::Int(self.rising as i64));
-                r.add_field("alarm", FieldValue::Bool(self.rising >= wc.rising_nights));
-            }
-            closed.nights.push(IntervalRecord {
-                t: r.time_ns,
-                kind: "gg_water_night_flow".into(),
-                key: id.to_string(),
-                fields: numeric(&r),
-            });
-            out.push(r);
-        }
-    }
 }
 
 pub use super::water_balance::{per_capita_range, Closed};
+pub use super::water_close::Marks;

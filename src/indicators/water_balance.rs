@@ -1,11 +1,12 @@
 //! District water balance and per-capita use, combined from the meters
-//! whose windows closed in one `advance`.
+//! whose windows were emitted in one `advance`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::engine::Ctx;
 use super::history::{History, IntervalRecord};
 use super::noise::round2;
+use super::water::{WaterAttrs, WaterState};
 use crate::model::{FieldValue, Reading};
 
 /// GB/T 50331-2002 per-capita range for the configured zone, L/(person·day).
@@ -23,9 +24,11 @@ pub fn per_capita_range(cx: &Ctx) -> [f64; 2] {
         .unwrap_or(ZONES[(w.per_capita_zone.clamp(1, 6) - 1) as usize])
 }
 
-/// Results of meters closed in one `advance`, combined per district.
+/// Results of meters emitted in one `advance`, combined per district.
 #[derive(Default)]
 pub struct Closed {
+    /// (window start, is day, district) of every meter window emitted.
+    pub(crate) touched: BTreeSet<(i64, bool, String)>,
     /// (window start, is day, district) → [master, subs, public, subs reporting].
     pub(crate) balance: BTreeMap<(i64, bool, String), [f64; 4]>,
     /// (day, device, m³, persons).
@@ -35,6 +38,41 @@ pub struct Closed {
 }
 
 impl Closed {
+    /// Sums, for every touched window and district, the windows of all the
+    /// district's meters that hold one (emitted now or earlier and still
+    /// within their lateness), so a balance is whole however late its
+    /// meters reported.
+    pub fn sum_touched<'a>(
+        &mut self,
+        meters: &[(usize, &WaterState)],
+        attrs_at: &dyn Fn(usize, i64) -> &'a WaterAttrs,
+    ) {
+        for key in std::mem::take(&mut self.touched) {
+            let (ws, day, district) = &key;
+            let mut b = [0.0; 4];
+            for (i, w) in meters {
+                let a = attrs_at(*i, *ws);
+                if a.district.as_deref() != Some(district.as_str()) {
+                    continue;
+                }
+                let Some(acc) = w.window(*ws, *day) else {
+                    continue;
+                };
+                match a.role.as_str() {
+                    "master" | "inlet" => b[0] += acc.m3,
+                    // Household meters are the district's sub-meters too.
+                    "sub" | "household" => {
+                        b[1] += acc.m3;
+                        b[3] += 1.0;
+                    }
+                    "public" => b[2] += acc.m3,
+                    _ => {}
+                }
+            }
+            self.balance.insert(key, b);
+        }
+    }
+
     pub fn emit(self, cx: &Ctx, out: &mut Vec<Reading>, hist: &mut History) {
         let wc = &cx.cfg.water;
         for ((ws, day, district), [m, s, p, n]) in self.balance {
@@ -70,7 +108,7 @@ impl Closed {
             };
             r.add_field("status", FieldValue::Str(status.into()));
             if day {
-                hist.push(
+                hist.upsert(
                     ws,
                     "gg_water_balance",
                     &district,
@@ -81,7 +119,7 @@ impl Closed {
         }
         hist.intervals.extend(self.nights);
         for (ws, id, m3, p) in self.per_capita {
-            hist.push(
+            hist.upsert(
                 ws,
                 "gg_water_day",
                 &id,
