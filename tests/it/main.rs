@@ -27,6 +27,7 @@ mod http_flood;
 mod http_server;
 mod indicators_config;
 mod indicators_infra;
+mod indicators_late;
 mod indicators_noise;
 mod indicators_water;
 mod influxdb_sink;
