@@ -102,6 +102,7 @@ impl Attrs {
                 zone: c.zone_class.clone(),
                 limits: lim.map(|(d, n)| (d - off, n - off)),
                 due_per_minute: if secs > 0.0 { 60.0 / secs } else { 0.0 },
+                sample_interval_ns: interval.as_nanos().min(i64::MAX as u128) as i64,
             },
             water: WaterAttrs::new(c),
             rated_power_w: c.rated_power_w,

@@ -11,6 +11,7 @@
 
 pub mod assess;
 mod attrs;
+mod cadence;
 mod checkpoint;
 pub mod config;
 mod ctx;

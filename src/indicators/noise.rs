@@ -38,6 +38,8 @@ pub struct NoiseAttrs {
     pub limits: Option<(f64, f64)>,
     /// Samples due per minute.
     pub due_per_minute: f64,
+    /// The configured sample interval (ns).
+    pub sample_interval_ns: i64,
 }
 
 /// One sensor's result for one noise day (kept for `assess`).
@@ -52,6 +54,10 @@ pub struct NoiseDayRecord {
     pub night_ok: Option<bool>,
     pub night_events: u32,
     pub night_lmax: Option<f64>,
+    /// The sensor's observed sampling interval (s) when it was more than 2×
+    /// off the configured one: why its hours were invalid.
+    #[serde(default)]
+    pub observed_interval_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -70,6 +76,9 @@ pub struct NoiseState {
     minutes: BTreeMap<i64, LevelStats>,
     hours: BTreeMap<i64, LevelStats>,
     days: BTreeMap<i64, NoiseDay>,
+    /// The observed sampling interval (older checkpoints have none).
+    #[serde(default)]
+    cadence: super::cadence::Cadence,
 }
 
 fn summary_fields(r: &mut Reading, s: &Summary, due: f64, valid_cov: f64) {
@@ -104,6 +113,7 @@ impl NoiseState {
     pub fn record(&mut self, t: i64, offset: i64, laeq: f64, lamax: f64, lamin: f64) {
         let m = floor(t, MINUTE, offset, 0);
         self.minutes.entry(m).or_default().add(laeq, lamax, lamin);
+        self.cadence.sample(t);
     }
 
     /// Closes every window that ends at or before `wm`, finest first.
@@ -165,8 +175,21 @@ impl NoiseState {
             tags(&mut r, a);
             let due = a.due_per_minute * 60.0;
             summary_fields(&mut r, &s, due, nc.valid_coverage);
-            out.push(r);
             let valid = due > 0.0 && s.count as f64 / due >= nc.valid_coverage;
+            self.cadence.report(id, a.sample_interval_ns);
+            if !valid {
+                let off = self.cadence.mismatch(a.sample_interval_ns);
+                let why = match off {
+                    Some(_) => "sample_interval_mismatch",
+                    None => "low_coverage",
+                };
+                r.add_field("invalid_reason", FieldValue::Str(why.into()));
+                if let Some(m) = off {
+                    let secs = m as f64 / super::window::SECOND as f64;
+                    r.add_field("observed_interval_s", FieldValue::Float(round2(secs)));
+                }
+            }
+            out.push(r);
             let d = self
                 .days
                 .entry(floor(ws, DAY, cx.offset, cx.day_phase))
@@ -192,7 +215,9 @@ impl NoiseState {
             }
             let d = e.remove();
             let a = attrs_at(ws);
-            let rec = day_record(ws, id, a, &d, cx);
+            let mut rec = day_record(ws, id, a, &d, cx);
+            rec.observed_interval_s = (self.cadence.mismatch(a.sample_interval_ns))
+                .map(|m| round2(m as f64 / super::window::SECOND as f64));
             let mut r = cx.reading("gg_noise_day", ws);
             tags(&mut r, a);
             r.add_field(
@@ -225,6 +250,7 @@ impl NoiseState {
                 r.add_field("night_compliant", FieldValue::Bool(ok));
             }
             f(&mut r, "night_lmax", rec.night_lmax);
+            f(&mut r, "observed_interval_s", rec.observed_interval_s);
             r.add_field("day_hours_valid", FieldValue::Int(d.day_hours as i64));
             r.add_field("night_hours_valid", FieldValue::Int(d.night_hours as i64));
             r.add_field(
@@ -254,6 +280,7 @@ fn day_record(ws: i64, id: &str, a: &NoiseAttrs, d: &NoiseDay, cx: &Ctx) -> Nois
         night_ok: lim.zip(ln).map(|((_, nl), v)| v <= nl),
         night_events: d.night_events,
         night_lmax: d.night_lmax,
+        observed_interval_s: None,
     }
 }
 

@@ -214,3 +214,44 @@ fn a_reading_beyond_the_water_lateness_is_counted_and_left_out() {
     e.record(&total("h1", M + 20 * HOUR, 100.3));
     assert_eq!(e.late_readings(), before + 1);
 }
+
+#[test]
+fn a_meter_read_past_the_hour_books_each_interval_its_share_and_corrects_it() {
+    // Read at hh:05: the delta 10:05 → 11:05 belongs 55/60 to 10:00–11:00
+    // and 5/60 to 11:00–12:00. The 10:00 window is emitted at 11:02 with
+    // what it has, and again once the 11:05 reading brings its last part.
+    let mut e = engine();
+    let mut last = BTreeMap::new();
+    let mut emitted = 0;
+    let mut t = M;
+    let mut m3 = 100.0;
+    while t <= M + 14 * HOUR {
+        for r in e.advance(t) {
+            if r.measurement == "gg_water_interval" && r.time_ns == M + 10 * HOUR {
+                emitted += 1;
+                last.insert(r.tag("device").unwrap_or("").to_string(), r);
+            }
+        }
+        if t % HOUR == 5 * MINUTE {
+            // 0.6 m³ an hour before 10:05, 1.2 m³ an hour after.
+            m3 += if t <= M + 10 * HOUR + 5 * MINUTE {
+                0.6
+            } else {
+                1.2
+            };
+            e.record(&total("h1", t, m3));
+        }
+        t += MINUTE;
+    }
+    let r = last.get("h1").expect("10:00 emitted for h1");
+    let got = r.field("consumption_m3").and_then(FieldValue::as_f64);
+    let want = 0.6 * 5.0 / 60.0 + 1.2 * 55.0 / 60.0;
+    assert!(
+        matches!(got, Some(v) if (v - want).abs() < 1e-9),
+        "{got:?} != {want}"
+    );
+    assert_eq!(
+        emitted, 2,
+        "emitted at 11:02, again after the 11:05 reading"
+    );
+}

@@ -265,3 +265,92 @@ fn loading_a_missing_checkpoint_starts_empty() {
     let mut e = engine(Duration::from_secs(60));
     assert!(!e.load(&dir.path().join("none.json")).unwrap());
 }
+
+/// A log buffer for `tracing` (the test's own subscriber).
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_one_minute_sensor_left_at_the_default_interval_is_reported_not_silent() {
+    let id = "n-cadence-1min";
+    let mut d = Devices::new();
+    let attrs = DeviceAttributes {
+        zone_class: Some("1".into()),
+        ..Default::default()
+    };
+    let cfg = DeviceConfig {
+        indicators: attrs,
+        ..Default::default()
+    };
+    d.insert(id.into(), cfg);
+    // The default sample_interval, "1s".
+    let mut e = IndicatorEngine::new(&IndicatorsConfig::default(), &d, "c1", CST);
+    let logs = LogBuf::default();
+    let w = logs.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(move || w.clone())
+        .with_ansi(false)
+        .finish();
+    let out = tracing::subscriber::with_default(sub, || {
+        let mut out = Vec::new();
+        for m in 0..70 {
+            let t = DAY0 + m * MINUTE + 30 * SECOND;
+            out.extend(e.advance(t));
+            let mut r = noise(t, 50.0, None);
+            r.set_tag("device", id);
+            e.record(&r);
+        }
+        out.extend(e.advance(DAY0 + 2 * HOUR + 5 * MINUTE));
+        out
+    });
+    let hour = out
+        .iter()
+        .find(|r| r.measurement == "gg_noise_hour" && r.time_ns == DAY0)
+        .expect("the 06:00 hour");
+    assert_eq!(hour.field("valid"), Some(&FieldValue::Bool(false)));
+    assert_eq!(
+        hour.field("invalid_reason"),
+        Some(&FieldValue::Str("sample_interval_mismatch".into()))
+    );
+    assert_eq!(
+        hour.field("observed_interval_s"),
+        Some(&FieldValue::Float(60.0))
+    );
+    let gauge = |name| {
+        greengate::metrics::registry()
+            .gauge_values(name)
+            .into_iter()
+            .find(|(l, _)| l.iter().any(|(k, v)| *k == "device" && v == id))
+            .map(|(_, v)| v)
+    };
+    assert_eq!(gauge("indicator_sample_interval_mismatch"), Some(1));
+    assert_eq!(
+        gauge("indicator_observed_sample_interval_seconds"),
+        Some(60)
+    );
+    let text =
+        String::from_utf8_lossy(&logs.0.lock().unwrap_or_else(|e| e.into_inner())).to_string();
+    let lines: Vec<_> = text
+        .lines()
+        .filter(|l| l.contains("NoiseSampleIntervalMismatch"))
+        .collect();
+    assert_eq!(lines.len(), 1, "logged once: {text}");
+    assert!(
+        lines[0].contains(id) && lines[0].contains("observed_s=60"),
+        "{}",
+        lines[0]
+    );
+}
