@@ -3,6 +3,12 @@
 //! 50 security devices), every device reporting once a simulated second,
 //! `advance` called once a simulated second (closing minutes, hours and
 //! intervals as they pass). Run: `cargo bench --bench indicators`.
+//!
+//! `GG_BENCH_LATE_PCT=10` makes that share of the devices report 5 minutes
+//! behind (every reading of theirs arrives stamped 300 s in the past):
+//! noise lateness is then 10 min (their minutes stay open longer), water
+//! meters re-open emitted intervals (re-emission, balances summed again),
+//! and the other classes' late readings are counted and dropped.
 
 use greengate::devices::{DeviceConfig, Devices};
 use greengate::indicators::config::{DeviceAttributes, IndicatorsConfig};
@@ -100,14 +106,28 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3600);
+    let late_pct: usize = std::env::var("GG_BENCH_LATE_PCT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let late_every = if late_pct == 0 { 0 } else { 100 / late_pct.min(100) };
     let (devices, mut templates) = setup();
-    let mut engine = IndicatorEngine::new(&IndicatorsConfig::default(), &devices, "c1", 8 * 3600);
+    let mut cfg = IndicatorsConfig::default();
+    if late_every > 0 {
+        cfg.noise.lateness = Some(std::time::Duration::from_secs(600));
+    }
+    let mut engine = IndicatorEngine::new(&cfg, &devices, "c1", 8 * 3600);
     let mut emitted = 0usize;
     let start = Instant::now();
     for s in 0..seconds {
         let base = T0 + s * SECOND;
         for (i, r) in templates.iter_mut().enumerate() {
-            r.time_ns = base + i as i64 * 1000;
+            let behind = if late_every > 0 && i % late_every == 0 {
+                300 * SECOND
+            } else {
+                0
+            };
+            r.time_ns = base + i as i64 * 1000 - behind;
             match &mut r.fields[0].1 {
                 FieldValue::Float(v) if r.measurement == "noise" => {
                     *v = 40.0 + ((s + i as i64) % 30) as f64
@@ -124,7 +144,10 @@ fn main() {
     let secs = start.elapsed().as_secs_f64();
     let n = seconds as f64 * templates.len() as f64;
     println!(
-        "indicators: {n:.0} readings from 1000 devices ({seconds} simulated s) in {secs:.3} s = {:.0} readings/s on one core; {emitted} indicator readings emitted",
-        n / secs
+        "indicators: {n:.0} readings from 1000 devices ({seconds} simulated s, {late_pct} % \
+         of devices 5 min late) in {secs:.3} s = {:.0} readings/s on one core; {emitted} \
+         indicator readings emitted; {} readings left out as late",
+        n / secs,
+        engine.late_readings()
     );
 }

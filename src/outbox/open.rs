@@ -2,7 +2,7 @@
 //! (leftover acknowledged segments, torn tails, bad segment headers), then
 //! the writer at the end and the reader at the acknowledged position.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -15,6 +15,7 @@ use super::ackfile::{AckFile, ACK_FILE};
 use super::files::{RealFiles, SegFile};
 use super::format::{self, Position, RECORD_HEADER, SEGMENT_HEADER};
 use super::reader::OutboxReader;
+use super::records::Scanner;
 use super::stats::Shared;
 use super::writer::{create_segment, create_spare, OutboxWriter, Space, WRITE_BUFFER};
 use super::{io_err, FsyncPolicy, OutboxConfig, OutboxError};
@@ -217,20 +218,14 @@ pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(OutboxWriter, OutboxReade
     writer.probe_space();
     check_room(&writer, cfg, total);
     let reader = OutboxReader {
+        scan: Scanner::new(shared.clone(), dir.to_path_buf(), max_record, start),
         shared,
         dir: dir.to_path_buf(),
         sync,
-        max_record,
-        pos: start,
-        cur: None,
-        chunk: Vec::new(),
-        chunk_seg: 0,
-        chunk_off: 0,
         pending: None,
         mark: start,
         acked: start,
         early: BTreeMap::new(),
-        finished: VecDeque::new(),
         spare: Vec::new(),
         ack_file,
     };

@@ -6,7 +6,7 @@
 //! `next_batch` future dropped mid-way loses nothing; the next call continues
 //! the same batch.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
@@ -20,21 +20,15 @@ use super::format::{self, Position};
 use super::stats::{now_ms, OutboxStats, Shared};
 use super::{io_err, Batch, OutboxError};
 
-use super::records::Segment;
+use super::records::Scanner;
 
 /// The reading half: owned by one sink.
 pub struct OutboxReader {
     pub(super) shared: Arc<Shared>,
     pub(super) dir: PathBuf,
     pub(super) sync: bool,
-    pub(super) max_record: u64,
-    /// The next record to read.
-    pub(super) pos: Position,
-    pub(super) cur: Option<Segment>,
-    /// Read-ahead of segment `chunk_seg` from `chunk_off`.
-    pub(super) chunk: Vec<u8>,
-    pub(super) chunk_seg: u64,
-    pub(super) chunk_off: u64,
+    /// The read position in the segment files.
+    pub(super) scan: Scanner,
     /// The batch being filled.
     pub(super) pending: Option<Batch>,
     /// The end of the last batch handed out.
@@ -43,8 +37,6 @@ pub struct OutboxReader {
     pub(super) acked: Position,
     /// Acks that came before the acks of earlier batches: start -> end.
     pub(super) early: BTreeMap<Position, Position>,
-    /// Segments read to the end: id, length, creation time.
-    pub(super) finished: VecDeque<(u64, u64, u64)>,
     /// A returned batch buffer, reused for the next batch.
     pub(super) spare: Vec<u8>,
     /// The reader's progress on disk, written in place.
@@ -139,10 +131,29 @@ impl OutboxReader {
         OutboxStats(self.shared.clone())
     }
 
+    /// Reads committed records into the pending batch. Returns whether
+    /// everything committed has been read.
+    fn fill(
+        &mut self,
+        committed: Position,
+        max_lines: usize,
+        max_bytes: usize,
+    ) -> Result<bool, OutboxError> {
+        let mut b = self.pending.take().unwrap_or_else(|| Batch {
+            data: std::mem::take(&mut self.spare),
+            lines: 0,
+            start: self.mark,
+            end: self.mark,
+        });
+        let r = self.scan.fill_into(&mut b, committed, max_lines, max_bytes);
+        self.pending = Some(b);
+        r
+    }
+
     fn take_pending(&mut self) -> Option<Batch> {
         let mut b = self.pending.take()?;
-        b.end = self.pos;
-        self.mark = self.pos;
+        b.end = self.scan.pos;
+        self.mark = self.scan.pos;
         Some(b)
     }
 
@@ -150,11 +161,11 @@ impl OutboxReader {
     /// quarantined records) are acknowledged at once when nothing else is
     /// outstanding, so a restart does not re-read them.
     fn settle_empty(&mut self) -> Result<(), OutboxError> {
-        if self.pos != self.mark && self.acked == self.mark && self.early.is_empty() {
-            self.acked = self.pos;
-            self.mark = self.pos;
+        if self.scan.pos != self.mark && self.acked == self.mark && self.early.is_empty() {
+            self.acked = self.scan.pos;
+            self.mark = self.scan.pos;
             if let Some(b) = self.pending.as_mut() {
-                b.start = self.pos;
+                b.start = self.scan.pos;
             }
             self.persist_ack()?;
             self.reclaim();
@@ -165,9 +176,9 @@ impl OutboxReader {
 
     fn note_if_empty(&self) {
         let idle = !matches!(&self.pending, Some(b) if b.lines > 0);
-        if idle && self.acked == self.pos {
+        if idle && self.acked == self.scan.pos {
             let mut s = self.shared.lock();
-            if s.committed == self.pos && !s.empty {
+            if s.committed == self.scan.pos && !s.empty {
                 s.empty = true;
                 s.last_empty_ms = now_ms();
             }
@@ -183,7 +194,7 @@ impl OutboxReader {
     /// Deletes the finished segments the ack has passed.
     fn reclaim(&mut self) {
         let mut freed = 0;
-        while let Some(&(id, len, _)) = self.finished.front() {
+        while let Some(&(id, len, _)) = self.scan.finished.front() {
             let passed =
                 self.acked.segment > id || (self.acked.segment == id && self.acked.offset >= len);
             if !passed {
@@ -197,12 +208,11 @@ impl OutboxReader {
                     warn!(outbox = %self.shared.name, segment = id, error = %e, "Outbox segment deletion failed; left on disk.");
                 }
             }
-            self.finished.pop_front();
+            self.scan.finished.pop_front();
         }
-        let oldest = match (self.finished.front(), &self.cur) {
-            (Some(&(_, _, created)), _) => created,
-            (None, Some(c)) => c.created,
-            (None, None) => now_ms(),
+        let oldest = match self.scan.finished.front() {
+            Some(&(_, _, created)) => created,
+            None => self.scan.open_created().unwrap_or_else(now_ms),
         };
         self.shared
             .oldest_created_ms

@@ -1,15 +1,19 @@
-//! Reading records out of segment files for [`OutboxReader`]: positioned
-//! reads into one reused chunk, framing and CRC checks, quarantine of what
-//! fails them, and moving from segment to segment (skipping missing ones).
+//! Reading records out of segment files for [`OutboxReader`](super::OutboxReader):
+//! a [`Scanner`] owns the read position, the open segment and one reused
+//! chunk; it checks framing and CRCs, quarantines what fails them, and moves
+//! from segment to segment (skipping missing ones). The reader owns the
+//! batches and the acknowledgements.
 
+use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use tracing::warn;
 
 use super::format::{self, Position, RECORD_HEADER, SEGMENT_HEADER};
-use super::reader::OutboxReader;
-use super::stats::now_ms;
+use super::stats::{now_ms, Shared};
 use super::{io_err, Batch, OutboxError};
 
 const CHUNK: u64 = 256 * 1024;
@@ -23,35 +27,53 @@ enum Opened {
 }
 
 /// The open segment the reader is in.
-pub(crate) struct Segment {
-    pub(super) id: u64,
-    pub(super) file: File,
+struct Segment {
+    id: u64,
+    file: File,
     /// Known once the segment is closed (before the committed one).
-    pub(super) len: Option<u64>,
-    pub(super) created: u64,
+    len: Option<u64>,
+    created: u64,
 }
 
-impl OutboxReader {
-    /// Reads committed records into the pending batch. Returns whether
-    /// everything committed has been read.
-    pub(super) fn fill(
-        &mut self,
-        committed: Position,
-        max_lines: usize,
-        max_bytes: usize,
-    ) -> Result<bool, OutboxError> {
-        let mut b = self.pending.take().unwrap_or_else(|| Batch {
-            data: std::mem::take(&mut self.spare),
-            lines: 0,
-            start: self.mark,
-            end: self.mark,
-        });
-        let r = self.fill_into(&mut b, committed, max_lines, max_bytes);
-        self.pending = Some(b);
-        r
+/// Where the reader is in the segment files, and what it has read ahead.
+pub(super) struct Scanner {
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    max_record: u64,
+    /// The next record to read.
+    pub(super) pos: Position,
+    cur: Option<Segment>,
+    /// Read-ahead of segment `chunk_seg` from `chunk_off`.
+    chunk: Vec<u8>,
+    chunk_seg: u64,
+    chunk_off: u64,
+    /// Segments read to the end: id, length, creation time.
+    pub(super) finished: VecDeque<(u64, u64, u64)>,
+}
+
+impl Scanner {
+    pub(super) fn new(shared: Arc<Shared>, dir: PathBuf, max_record: u64, start: Position) -> Self {
+        Scanner {
+            shared,
+            dir,
+            max_record,
+            pos: start,
+            cur: None,
+            chunk: Vec::new(),
+            chunk_seg: 0,
+            chunk_off: 0,
+            finished: VecDeque::new(),
+        }
     }
 
-    fn fill_into(
+    /// When the open segment was created (ms), if one is open.
+    pub(super) fn open_created(&self) -> Option<u64> {
+        self.cur.as_ref().map(|c| c.created)
+    }
+
+    /// Reads committed records into `b`. Returns whether everything
+    /// committed has been read.
+    pub(super) fn fill_into(
         &mut self,
         b: &mut Batch,
         committed: Position,
