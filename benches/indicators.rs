@@ -110,7 +110,11 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let late_every = if late_pct == 0 { 0 } else { 100 / late_pct.min(100) };
+    let late_every = if late_pct == 0 {
+        0
+    } else {
+        100 / late_pct.min(100)
+    };
     let (devices, mut templates) = setup();
     let mut cfg = IndicatorsConfig::default();
     if late_every > 0 {

@@ -10,6 +10,25 @@
 
 use std::fmt;
 
+/// Why a topic filter is not valid; levels count from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicError {
+    #[error("empty topic filter")]
+    Empty,
+    #[error("topic filter contains a NUL character")]
+    Nul,
+    #[error("a $share filter is $share/GROUP/filter")]
+    Share,
+    #[error("level {level}: '#' must be the last level")]
+    HashNotLast { level: usize },
+    #[error("level {level} {text:?}: '+' and '#' must start a level (write +name or #name)")]
+    WildcardInsideLevel { level: usize, text: String },
+    #[error("level {level}: capture name {name:?} must be letters, digits and '_'")]
+    CaptureName { level: usize, name: String },
+    #[error("level {level}: capture {name:?} appears twice")]
+    CaptureTwice { level: usize, name: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Level {
     Exact(String),
@@ -42,19 +61,19 @@ fn valid_name(n: &str) -> bool {
 
 impl TopicFilter {
     /// Parses a filter; the error names the offending level.
-    pub fn parse(s: &str) -> Result<TopicFilter, String> {
+    pub fn parse(s: &str) -> Result<TopicFilter, TopicError> {
         if s.is_empty() {
-            return Err("empty topic filter".into());
+            return Err(TopicError::Empty);
         }
         if s.contains('\0') {
-            return Err("topic filter contains a NUL character".into());
+            return Err(TopicError::Nul);
         }
         let (share, body) = match s.strip_prefix("$share/") {
             Some(rest) => match rest.split_once('/') {
                 Some((group, body)) if !group.is_empty() && !group.contains(['+', '#']) => {
                     (format!("$share/{group}/"), body)
                 }
-                _ => return Err("a $share filter is $share/GROUP/filter".into()),
+                _ => return Err(TopicError::Share),
             },
             None => (String::new(), s),
         };
@@ -66,14 +85,14 @@ impl TopicFilter {
                 Level::One(capture_name(name, &mut names, i)?)
             } else if let Some(name) = p.strip_prefix('#') {
                 if i + 1 != parts.len() {
-                    return Err(format!("level {}: '#' must be the last level", i + 1));
+                    return Err(TopicError::HashNotLast { level: i + 1 });
                 }
                 Level::Rest(capture_name(name, &mut names, i)?)
             } else if p.contains(['+', '#']) {
-                return Err(format!(
-                    "level {} {p:?}: '+' and '#' must start a level (write +name or #name)",
-                    i + 1
-                ));
+                return Err(TopicError::WildcardInsideLevel {
+                    level: i + 1,
+                    text: p.to_string(),
+                });
             } else {
                 Level::Exact(p.to_string())
             };
@@ -153,18 +172,21 @@ fn capture_name<'a>(
     name: &'a str,
     seen: &mut Vec<&'a str>,
     i: usize,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, TopicError> {
     if name.is_empty() {
         return Ok(None);
     }
     if !valid_name(name) {
-        return Err(format!(
-            "level {}: capture name {name:?} must be letters, digits and '_'",
-            i + 1
-        ));
+        return Err(TopicError::CaptureName {
+            level: i + 1,
+            name: name.to_string(),
+        });
     }
     if seen.contains(&name) {
-        return Err(format!("level {}: capture {name:?} appears twice", i + 1));
+        return Err(TopicError::CaptureTwice {
+            level: i + 1,
+            name: name.to_string(),
+        });
     }
     seen.push(name);
     Ok(Some(name.to_string()))
@@ -252,7 +274,7 @@ mod tests {
             ("", "empty"),
             ("$share/x", "$share"),
         ] {
-            let e = TopicFilter::parse(f).unwrap_err();
+            let e = TopicFilter::parse(f).unwrap_err().to_string();
             assert!(e.contains(want), "{f}: {e}");
         }
     }

@@ -250,7 +250,7 @@ impl Validate for MqttConfig {
         for (i, s) in self.subscriptions.iter().enumerate() {
             let sp = format!("{}[{i}]", join(path, "subscriptions"));
             if let Err(e) = TopicFilter::parse(&s.filter) {
-                cx.problem(join(&sp, "filter"), e);
+                cx.problem(join(&sp, "filter"), e.to_string());
             }
             if s.qos > 2 {
                 cx.problem(join(&sp, "qos"), "must be 0, 1 or 2 (1 recommended)");
