@@ -5,6 +5,8 @@
 //!
 //! A lamp's last reported state is held (sample-and-hold) for at most
 //! `lighting.hold` after its reading; time is credited to the windows it spans.
+//! A lamp with an `energy_kwh` register has each delta spread over the
+//! windows between its two readings in proportion to time.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +36,10 @@ pub struct LampState {
     last_t: i64,
     credited_to: Option<i64>,
     energy: Option<f64>,
+    /// When `energy` was read: its delta to the next reading is spread over
+    /// the time between them.
+    #[serde(default)]
+    energy_t: Option<i64>,
     metered: bool,
     online_ws: Option<i64>,
     fault_ws: Option<i64>,
@@ -72,6 +78,31 @@ impl LampState {
     }
 }
 
+/// Books an `energy_kwh` register delta `de` read at `t` (the previous
+/// reading at `from`) over the intervals between the two readings in
+/// proportion to time, as water deltas are: a lamp reporting every 15 min
+/// books 18:45–19:00 to the 18:00 interval, not to the one its reading falls
+/// in. Time in intervals already closed (those ending by the watermark
+/// `wm`) is folded into the open ones, so no energy is lost; without a
+/// previous time (a checkpoint from before it was kept) the delta goes to
+/// the reading's interval.
+fn book_energy(de: f64, from: Option<i64>, t: i64, wm: i64, cx: &Ctx, infra: &mut InfraState) {
+    let open = match wm {
+        i64::MIN => i64::MIN,
+        wm => floor(wm, cx.interval, cx.offset, 0),
+    };
+    let from = from.map_or(t, |f| f.max(open));
+    if t <= from {
+        let ws = floor(t, cx.interval, cx.offset, 0);
+        infra.light.entry(ws).or_default().kwh += de;
+        return;
+    }
+    let span = (t - from) as f64;
+    split(from, t, cx.interval, cx.offset, 0, 48, |ws, ns| {
+        infra.light.entry(ws).or_default().kwh += de * ns as f64 / span;
+    });
+}
+
 /// 亮灯率, faults, energy and burn hours per interval (`gg_lighting`).
 pub struct Lighting;
 
@@ -105,18 +136,19 @@ impl Indicator for Lighting {
         let status_fault = matches!(r.field("status"), Some(FieldValue::Str(s)) if s != "ok");
         let dark = matches!(a.rated_power_w, Some(rated) if lamp.on && lamp.power_w < cx.cfg.lighting.fault_power_fraction * rated);
         lamp.fault = status_fault || dark;
-        let ws = floor(t, cx.interval, cx.offset, 0);
-        let acc = infra.light.entry(ws).or_default();
         if let Some(e) = f("energy_kwh") {
             if let Some(prev) = lamp.energy {
                 let de = e - prev;
                 if (0.0..1000.0).contains(&de) {
-                    acc.kwh += de;
+                    book_energy(de, lamp.energy_t, t, at.watermark, cx, infra);
                 }
             }
             lamp.energy = Some(e);
+            lamp.energy_t = Some(t);
             lamp.metered = true;
         }
+        let ws = floor(t, cx.interval, cx.offset, 0);
+        let acc = infra.light.entry(ws).or_default();
         if lamp.online_ws != Some(ws) {
             lamp.online_ws = Some(ws);
             acc.online += 1;

@@ -1,7 +1,7 @@
 //! Parking and fire lanes.
 //!
 //! Bays report a 0/1 state on change, so a bay's state is held until the
-//! next reading. Fire-lane occupation is debounced: an event opens once the
+//! next reading; occupancy is the held state at the interval's end. Fire-lane occupation is debounced: an event opens once the
 //! lane has been occupied for `fire_lane_dwell` (its start is the moment the
 //! lane became occupied) and closes once it has been clear for
 //! `fire_lane_clear` (its end is the moment it became clear). "Time to clear"
@@ -26,6 +26,10 @@ pub struct LotAcc {
     pub dwell_s: f64,
     pub fire_events: u32,
     pub fire_occupied_s: f64,
+    /// Bays (not fire lanes) whose held state at the interval's end was
+    /// occupied and that have reported since (counted when they crossed it).
+    #[serde(default)]
+    pub end_occupied: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -80,6 +84,25 @@ impl BayState {
         self.credited_to = Some(self.credited_to.map_or(to, |c| c.max(to)));
     }
 
+    /// Counts the held state at every interval end in `(credited_to, t]`
+    /// before a reading at `t` changes it: occupancy at an interval's end is
+    /// the state at the boundary, whatever readings after it (a few minutes
+    /// past the hour, or a replay's whole evening) are recorded before the
+    /// interval closes.
+    fn mark_ends(&self, t: i64, cx: &Ctx, a: &Attrs, infra: &mut InfraState) {
+        let (Some(c), true) = (self.credited_to, self.occupied) else {
+            return;
+        };
+        let len = cx.interval;
+        let last = floor(t, len, cx.offset, 0);
+        let mut b = (floor(c, len, cx.offset, 0) + len).max(last - 47 * len);
+        let lot = lot_mut(infra, &a.lot);
+        while b <= last {
+            lot.entry(b - len).or_default().end_occupied += 1;
+            b += len;
+        }
+    }
+
     /// Applies the dwell and clear timers at time `t`.
     fn evaluate(&mut self, t: i64, wm: i64, id: &str, cx: &Ctx, a: &Attrs, infra: &mut InfraState) {
         let pc = &cx.cfg.parking;
@@ -127,6 +150,9 @@ impl Indicator for Parking {
         let bay = at.device.bay.get_or_insert_with(Default::default);
         if bay.credited_to.is_some_and(|c| t < c) {
             return;
+        }
+        if !a.fire_lane {
+            bay.mark_ends(t, cx, a, infra);
         }
         bay.credit(t, cx, a, infra);
         if a.fire_lane {
@@ -194,8 +220,10 @@ impl Indicator for Parking {
                 e.0 += 1;
             }
             if let Some(b) = d.bay.as_mut() {
+                // Not past the end yet: its state now is its state there.
+                let at_end = b.credited_to.map_or(true, |c| c < we);
                 b.credit(we, cx, a, at.infra);
-                e.1 += (b.occupied && !a.fire_lane) as u32;
+                e.1 += (at_end && b.occupied && !a.fire_lane) as u32;
             }
         }
         let len_s = cx.interval as f64 / 1e9;
@@ -208,6 +236,7 @@ impl Indicator for Parking {
                     a
                 })
                 .unwrap_or_default();
+            let occupied = occupied + acc.end_occupied;
             let mut r = cx.reading("gg_parking", ws);
             r.set_tag("lot", lot.as_str());
             let fl =
