@@ -2,7 +2,7 @@
 //! `[devices.<id>.indicators]` attributes and the site defaults.
 
 use super::config::DeviceAttributes;
-use super::engine::Ctx;
+use super::ctx::Ctx;
 use super::noise::{limits, NoiseAttrs};
 use super::water::WaterAttrs;
 

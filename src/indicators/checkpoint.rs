@@ -7,7 +7,25 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::engine::{IndicatorEngine, IndicatorError, State, STATE_VERSION};
+use super::engine::IndicatorEngine;
+use super::state::{State, STATE_VERSION};
+
+/// Why a checkpoint cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum IndicatorError {
+    /// The bytes are not a checkpoint: start with empty state.
+    #[error("checkpoint is not valid: {0}")]
+    Corrupt(String),
+    /// Written by another version: start with empty state.
+    #[error("checkpoint version {found} is not supported (expected {expected})")]
+    Version { found: u32, expected: u32 },
+    /// The file could not be read or written: check the path and disk.
+    #[error("checkpoint file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
 
 impl IndicatorEngine {
     /// The engine state as versioned JSON.

@@ -3,7 +3,9 @@
 //! Shape (Vector's `aggregate` transform): [`IndicatorEngine::record`] folds a
 //! reading into the open windows and never emits; [`IndicatorEngine::advance`]
 //! moves the watermark (`now − allowed_lateness`) and emits the indicator
-//! readings of every window that closed.
+//! readings of every window that closed. Noise and water keep per-device
+//! windows; the interval indicators (health, lighting, parking, chargers,
+//! security) share one interface (see `super::interval`).
 //!
 //! Invariants:
 //! - windows are event-time, aligned to local wall-clock boundaries
@@ -19,85 +21,21 @@
 //!   reading changes them (see [`super::water_close`]);
 //! - all state is plain data in [`State`], checkpointed as versioned JSON.
 
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::attrs::{Attrs, Class};
 use super::config::IndicatorsConfig;
+use super::ctx::Ctx;
 use super::history::History;
-use super::noise::{self, NoiseState};
+use super::interval::{Close, Record, INDICATORS};
+use super::noise;
 use super::registry::{self, attrs_at, Earlier};
+use super::state::{DeviceState, State};
+use super::water;
 use super::window::{floor, MINUTE};
-use super::{health, infra, security, water};
 use crate::devices::Devices;
 use crate::metrics::Counter;
-use crate::model::{FieldValue, Reading};
-
-pub use super::ctx::Ctx;
-
-/// Per-device state (checkpointed).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct DeviceState {
-    pub id: String,
-    /// The class learned from the first reading when not configured.
-    pub class: Option<String>,
-    pub health: health::HealthState,
-    pub noise: Option<NoiseState>,
-    pub water: Option<water::WaterState>,
-    pub lamp: Option<infra::LampState>,
-    pub bay: Option<infra::BayState>,
-    pub charger: Option<infra::ChargerState>,
-}
-
-pub const STATE_VERSION: u32 = 1;
-
-/// Everything the engine knows (checkpointed).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct State {
-    pub version: u32,
-    pub watermark: i64,
-    pub now: i64,
-    /// The earliest infrastructure interval not yet closed.
-    pub next_interval: Option<i64>,
-    pub devices: Vec<DeviceState>,
-    pub infra: infra::InfraState,
-    pub security: security::SecurityState,
-    pub history: History,
-    pub late_readings: u64,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State {
-            version: STATE_VERSION,
-            watermark: i64::MIN,
-            now: i64::MIN,
-            next_interval: None,
-            devices: Vec::new(),
-            infra: Default::default(),
-            security: Default::default(),
-            history: Default::default(),
-            late_readings: 0,
-        }
-    }
-}
-
-/// Why a checkpoint cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum IndicatorError {
-    /// The bytes are not a checkpoint: start with empty state.
-    #[error("checkpoint is not valid: {0}")]
-    Corrupt(String),
-    /// Written by another version: start with empty state.
-    #[error("checkpoint version {found} is not supported (expected {expected})")]
-    Version { found: u32, expected: u32 },
-    /// The file could not be read or written: check the path and disk.
-    #[error("checkpoint file {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-}
+use crate::model::Reading;
 
 pub struct IndicatorEngine {
     pub(crate) cx: Ctx,
@@ -230,45 +168,32 @@ impl IndicatorEngine {
         if self.state.next_interval.map_or(true, |n| ws < n) {
             self.state.next_interval = Some(ws);
         }
-        let cx = &self.cx;
-        let a = &self.attrs[i];
-        let d = &mut self.state.devices[i];
-        let online = !matches!(r.field("online"), Some(FieldValue::Bool(false)));
-        d.health.seen(ws, t, online);
+        let (cx, a) = (&self.cx, &self.attrs[i]);
+        let s = &mut self.state;
+        let d = &mut s.devices[i];
         match r.measurement.as_str() {
-            "noise" => {
-                let f = |k: &str| r.field(k).and_then(FieldValue::as_f64);
-                let laeq = f("laeq").or_else(|| {
-                    let (a, b, c) = (f("la10")?, f("la50")?, f("la90")?);
-                    Some(super::levels::leq_from_percentiles(a, b, c))
-                });
-                let Some(laeq) = laeq.filter(|v| v.is_finite()) else {
-                    return;
-                };
-                let lamax = f("lamax")
-                    .filter(|v| v.is_finite())
-                    .unwrap_or(laeq)
-                    .max(laeq);
-                let lamin = f("lamin")
-                    .filter(|v| v.is_finite())
-                    .unwrap_or(laeq)
-                    .min(laeq);
-                d.noise
-                    .get_or_insert_with(Default::default)
-                    .record(t, cx.offset, laeq, lamax, lamin);
-            }
-            "water_meter" => {
-                d.water
-                    .get_or_insert_with(Default::default)
-                    .record(r, cx, &a.water, wm);
-            }
-            "lighting" => infra::record_lamp(d, a, r, cx, &mut self.state.infra),
-            "parking" => {
-                infra::record_bay(d, a, r, cx, &mut self.state.infra, self.state.watermark)
-            }
-            "charger" => infra::record_charger(d, r, cx, &mut self.state.infra),
-            "security" => self.state.security.record(r, cx),
+            "noise" => d
+                .noise
+                .get_or_insert_with(Default::default)
+                .record_reading(r, cx.offset),
+            "water_meter" => d
+                .water
+                .get_or_insert_with(Default::default)
+                .record(r, cx, &a.water, wm),
             _ => {}
+        }
+        let mut at = Record {
+            cx,
+            attrs: a,
+            device: d,
+            infra: &mut s.infra,
+            security: &mut s.security,
+            watermark: s.watermark,
+        };
+        for ind in INDICATORS.iter() {
+            if ind.measurement().map_or(true, |m| m == r.measurement) {
+                ind.record(r, &mut at);
+            }
         }
     }
 
@@ -339,15 +264,19 @@ impl IndicatorEngine {
         if self.state.next_interval.is_none() {
             self.state.next_interval = Some(floor(wm, self.cx.interval, self.cx.offset, 0));
         }
-        infra::fire_lanes(
-            wm,
-            &self.cx,
-            &mut self.state.devices,
-            &self.attrs,
-            &mut self.state.infra,
-            &mut out,
-            &mut self.state.history,
-        );
+        let s = &mut self.state;
+        let mut at = Close {
+            cx: &self.cx,
+            attrs: &self.attrs,
+            devices: &mut s.devices,
+            infra: &mut s.infra,
+            security: &mut s.security,
+            out: &mut out,
+            history: &mut s.history,
+        };
+        for ind in INDICATORS.iter() {
+            ind.advance(wm, &mut at);
+        }
         // After a long outage, catch up at most the retained history.
         let oldest = floor(
             wm.saturating_sub(self.cx.cfg.history_days as i64 * super::window::DAY),
@@ -376,15 +305,22 @@ impl IndicatorEngine {
         out
     }
 
+    /// Closes the infrastructure interval starting at `ws`, every
+    /// indicator with the attributes in force when it opened.
     fn close_interval(&mut self, ws: i64, out: &mut Vec<Reading>) {
-        let s = &mut self.state;
-        let hist = &mut s.history;
         let attrs = registry::all_at(&self.attrs, &self.earlier, ws);
-        let attrs = attrs.as_ref();
-        health::close(ws, &self.cx, &mut s.devices, attrs, out, hist);
-        infra::close_lighting(ws, &self.cx, &mut s.devices, attrs, &mut s.infra, out, hist);
-        infra::close_parking(ws, &self.cx, &mut s.devices, attrs, &mut s.infra, out, hist);
-        infra::close_chargers(ws, &self.cx, &mut s.devices, attrs, &mut s.infra, out, hist);
-        s.security.close(ws, &self.cx, &s.devices, attrs, out, hist);
+        let s = &mut self.state;
+        let mut at = Close {
+            cx: &self.cx,
+            attrs: attrs.as_ref(),
+            devices: &mut s.devices,
+            infra: &mut s.infra,
+            security: &mut s.security,
+            out,
+            history: &mut s.history,
+        };
+        for ind in INDICATORS.iter() {
+            ind.close(ws, &mut at);
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::Ctx;
+use super::ctx::Ctx;
 use super::noise::NoiseDayRecord;
 use super::window::DAY;
 

@@ -8,28 +8,41 @@
 //!                          ▼
 //!                     assess(from, to) ──▶ Assessment (criteria 4–12)
 //! ```
+//!
+//! Where things are: `engine` routes readings and moves the watermark;
+//! `interval` is the interface of the interval indicators (`health`,
+//! `lighting`, `parking`, `chargers`, `security`); [`noise`] and [`water`]
+//! keep per-device windows of their own; `state` is the checkpointed data
+//! (`checkpoint` writes it); [`assess`] evaluates the table of criteria in
+//! [`criteria`].
 
 pub mod assess;
 mod attrs;
 mod cadence;
+mod chargers;
 mod checkpoint;
 pub mod config;
+pub mod criteria;
 mod ctx;
 mod drops;
 mod engine;
 mod health;
 pub mod history;
-mod infra;
+mod interval;
 pub mod levels;
 mod lighting;
 pub mod noise;
 mod parking;
 mod registry;
 mod security;
+mod state;
 pub mod water;
 mod water_balance;
 mod water_close;
 pub mod window;
 
 pub use assess::{render_text, Assessment, Criterion, Verdict};
-pub use engine::{Ctx, IndicatorEngine, IndicatorError, State, STATE_VERSION};
+pub use checkpoint::IndicatorError;
+pub use ctx::Ctx;
+pub use engine::IndicatorEngine;
+pub use state::{State, STATE_VERSION};

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::engine::Ctx;
+use super::ctx::Ctx;
 use super::levels::{db, energy, ldn, LevelStats, Summary};
 use super::window::{floor, in_range, minute_of_day, DAY, HOUR, MINUTE};
 use crate::model::{FieldValue, Reading};
@@ -110,6 +110,29 @@ pub fn round2(v: f64) -> f64 {
 }
 
 impl NoiseState {
+    /// Folds a `noise` reading in: `laeq` (or one estimated from `la10`,
+    /// `la50`, `la90`), `lamax` and `lamin` bounded by it. A reading with no
+    /// finite level is ignored.
+    pub fn record_reading(&mut self, r: &Reading, offset: i64) {
+        let f = |k: &str| r.field(k).and_then(FieldValue::as_f64);
+        let laeq = f("laeq").or_else(|| {
+            let (a, b, c) = (f("la10")?, f("la50")?, f("la90")?);
+            Some(super::levels::leq_from_percentiles(a, b, c))
+        });
+        let Some(laeq) = laeq.filter(|v| v.is_finite()) else {
+            return;
+        };
+        let lamax = f("lamax")
+            .filter(|v| v.is_finite())
+            .unwrap_or(laeq)
+            .max(laeq);
+        let lamin = f("lamin")
+            .filter(|v| v.is_finite())
+            .unwrap_or(laeq)
+            .min(laeq);
+        self.record(r.time_ns, offset, laeq, lamax, lamin);
+    }
+
     pub fn record(&mut self, t: i64, offset: i64, laeq: f64, lamax: f64, lamin: f64) {
         let m = floor(t, MINUTE, offset, 0);
         self.minutes.entry(m).or_default().add(laeq, lamax, lamin);

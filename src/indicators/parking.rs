@@ -1,7 +1,7 @@
-//! Parking and fire lanes, and EV chargers.
+//! Parking and fire lanes.
 //!
 //! Bays report a 0/1 state on change, so a bay's state is held until the
-//! next reading. Fire-lane occupation is debounced: an event opens once the
+//! next reading; occupancy is the held state at the interval's end. Fire-lane occupation is debounced: an event opens once the
 //! lane has been occupied for `fire_lane_dwell` (its start is the moment the
 //! lane became occupied) and closes once it has been clear for
 //! `fire_lane_clear` (its end is the moment it became clear). "Time to clear"
@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::attrs::{Attrs, Class};
-use super::engine::{Ctx, DeviceState};
-use super::history::{numeric, History};
-use super::infra::InfraState;
+use super::ctx::Ctx;
+use super::interval::{Close, Indicator, Record};
 use super::noise::round2;
+use super::state::InfraState;
 use super::window::{floor, split};
 use crate::model::{FieldValue, Reading};
 
@@ -26,6 +26,10 @@ pub struct LotAcc {
     pub dwell_s: f64,
     pub fire_events: u32,
     pub fire_occupied_s: f64,
+    /// Bays (not fire lanes) whose held state at the interval's end was
+    /// occupied and that have reported since (counted when they crossed it).
+    #[serde(default)]
+    pub end_occupied: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -80,6 +84,25 @@ impl BayState {
         self.credited_to = Some(self.credited_to.map_or(to, |c| c.max(to)));
     }
 
+    /// Counts the held state at every interval end in `(credited_to, t]`
+    /// before a reading at `t` changes it: occupancy at an interval's end is
+    /// the state at the boundary, whatever readings after it (a few minutes
+    /// past the hour, or a replay's whole evening) are recorded before the
+    /// interval closes.
+    fn mark_ends(&self, t: i64, cx: &Ctx, a: &Attrs, infra: &mut InfraState) {
+        let (Some(c), true) = (self.credited_to, self.occupied) else {
+            return;
+        };
+        let len = cx.interval;
+        let last = floor(t, len, cx.offset, 0);
+        let mut b = (floor(c, len, cx.offset, 0) + len).max(last - 47 * len);
+        let lot = lot_mut(infra, &a.lot);
+        while b <= last {
+            lot.entry(b - len).or_default().end_occupied += 1;
+            b += len;
+        }
+    }
+
     /// Applies the dwell and clear timers at time `t`.
     fn evaluate(&mut self, t: i64, wm: i64, id: &str, cx: &Ctx, a: &Attrs, infra: &mut InfraState) {
         let pc = &cx.cfg.parking;
@@ -108,257 +131,142 @@ impl BayState {
     }
 }
 
-pub fn record_bay(
-    d: &mut DeviceState,
-    a: &Attrs,
-    r: &Reading,
-    cx: &Ctx,
-    infra: &mut InfraState,
-    wm: i64,
-) {
-    let Some(occ) = r.field("occupied").and_then(FieldValue::as_f64) else {
-        return;
-    };
-    let occ = occ > 0.5;
-    let t = r.time_ns;
-    let bay = d.bay.get_or_insert_with(Default::default);
-    if bay.credited_to.is_some_and(|c| t < c) {
-        return;
+/// Occupancy, turnover and fire-lane events per lot (`gg_parking`,
+/// `gg_fire_lane_event`).
+pub struct Parking;
+
+impl Indicator for Parking {
+    fn measurement(&self) -> Option<&'static str> {
+        Some("parking")
     }
-    bay.credit(t, cx, a, infra);
-    if a.fire_lane {
-        bay.evaluate(t, wm, &d.id, cx, a, infra);
-        if occ {
-            bay.occ_since.get_or_insert(t);
-            bay.clear_since = None;
-        } else {
-            bay.occ_since = None;
-            if bay.open.is_some() {
-                bay.clear_since.get_or_insert(t);
+
+    fn record(&self, r: &Reading, at: &mut Record<'_>) {
+        let (cx, a, infra, wm) = (at.cx, at.attrs, &mut *at.infra, at.watermark);
+        let Some(occ) = r.field("occupied").and_then(FieldValue::as_f64) else {
+            return;
+        };
+        let occ = occ > 0.5;
+        let t = r.time_ns;
+        let bay = at.device.bay.get_or_insert_with(Default::default);
+        if bay.credited_to.is_some_and(|c| t < c) {
+            return;
+        }
+        if !a.fire_lane {
+            bay.mark_ends(t, cx, a, infra);
+        }
+        bay.credit(t, cx, a, infra);
+        if a.fire_lane {
+            bay.evaluate(t, wm, &at.device.id, cx, a, infra);
+            if occ {
+                bay.occ_since.get_or_insert(t);
+                bay.clear_since = None;
+            } else {
+                bay.occ_since = None;
+                if bay.open.is_some() {
+                    bay.clear_since.get_or_insert(t);
+                }
+            }
+        } else if occ != bay.occupied {
+            let ws = floor(t, cx.interval, cx.offset, 0);
+            let acc = lot_mut(infra, &a.lot).entry(ws).or_default();
+            if occ {
+                acc.arrivals += 1;
+                bay.since = Some(t);
+            } else if let Some(s) = bay.since.take() {
+                acc.departures += 1;
+                acc.dwell_s += (t - s) as f64 / 1e9;
             }
         }
-    } else if occ != bay.occupied {
-        let ws = floor(t, cx.interval, cx.offset, 0);
-        let acc = lot_mut(infra, &a.lot).entry(ws).or_default();
-        if occ {
-            acc.arrivals += 1;
-            bay.since = Some(t);
-        } else if let Some(s) = bay.since.take() {
-            acc.departures += 1;
-            acc.dwell_s += (t - s) as f64 / 1e9;
-        }
+        bay.occupied = occ;
     }
-    bay.occupied = occ;
-}
 
-/// Runs the fire-lane timers up to the watermark and emits closed events.
-pub fn fire_lanes(
-    wm: i64,
-    cx: &Ctx,
-    devices: &mut [DeviceState],
-    attrs: &[Attrs],
-    infra: &mut InfraState,
-    out: &mut Vec<Reading>,
-    hist: &mut History,
-) {
-    for (d, a) in devices.iter_mut().zip(attrs) {
-        if let (true, Some(b)) = (a.fire_lane, d.bay.as_mut()) {
-            b.evaluate(wm, wm, &d.id, cx, a, infra);
+    /// Runs the fire-lane timers up to the watermark and emits closed events.
+    fn advance(&self, wm: i64, at: &mut Close<'_>) {
+        let (cx, infra) = (at.cx, &mut *at.infra);
+        for (d, a) in at.devices.iter_mut().zip(at.attrs) {
+            if let (true, Some(b)) = (a.fire_lane, d.bay.as_mut()) {
+                b.evaluate(wm, wm, &d.id, cx, a, infra);
+            }
+        }
+        for e in std::mem::take(&mut at.infra.pending) {
+            let mut r = cx.reading("gg_fire_lane_event", e.start);
+            r.set_tag("device", e.device.as_str());
+            r.set_tag("lot", e.lot.as_str());
+            r.add_field(
+                "duration_s",
+                FieldValue::Float((e.end - e.start) as f64 / 1e9),
+            );
+            r.add_field(
+                "time_to_clear_s",
+                FieldValue::Float(((e.end - e.raised) as f64 / 1e9).max(0.0)),
+            );
+            r.add_field("end_ns", FieldValue::Int(e.end));
+            at.emit(&e.lot, r);
         }
     }
-    for e in std::mem::take(&mut infra.pending) {
-        let mut r = cx.reading("gg_fire_lane_event", e.start);
-        r.set_tag("device", e.device.as_str());
-        r.set_tag("lot", e.lot.as_str());
-        r.add_field(
-            "duration_s",
-            FieldValue::Float((e.end - e.start) as f64 / 1e9),
-        );
-        r.add_field(
-            "time_to_clear_s",
-            FieldValue::Float(((e.end - e.raised) as f64 / 1e9).max(0.0)),
-        );
-        r.add_field("end_ns", FieldValue::Int(e.end));
-        hist.push(e.start, "gg_fire_lane_event", &e.lot, numeric(&r));
-        out.push(r);
-    }
-}
 
-pub fn close_parking(
-    ws: i64,
-    cx: &Ctx,
-    devices: &mut [DeviceState],
-    attrs: &[Attrs],
-    infra: &mut InfraState,
-    out: &mut Vec<Reading>,
-    hist: &mut History,
-) {
-    let we = ws + cx.interval;
-    let mut lots: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
-    for (d, a) in devices.iter_mut().zip(attrs) {
-        if a.class != Class::Parking {
-            continue;
+    fn close(&self, ws: i64, at: &mut Close<'_>) {
+        let cx = at.cx;
+        let we = ws + cx.interval;
+        let mut lots: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
+        for (d, a) in at.devices.iter_mut().zip(at.attrs) {
+            if a.class != Class::Parking {
+                continue;
+            }
+            let e = lots.entry(a.lot.clone()).or_default();
+            if a.fire_lane {
+                e.2 += 1;
+            } else {
+                e.0 += 1;
+            }
+            if let Some(b) = d.bay.as_mut() {
+                // Not past the end yet: its state now is its state there.
+                let at_end = b.credited_to.map_or(true, |c| c < we);
+                b.credit(we, cx, a, at.infra);
+                e.1 += (at_end && b.occupied && !a.fire_lane) as u32;
+            }
         }
-        let e = lots.entry(a.lot.clone()).or_default();
-        if a.fire_lane {
-            e.2 += 1;
-        } else {
-            e.0 += 1;
-        }
-        if let Some(b) = d.bay.as_mut() {
-            b.credit(we, cx, a, infra);
-            e.1 += (b.occupied && !a.fire_lane) as u32;
-        }
-    }
-    let len_s = cx.interval as f64 / 1e9;
-    for (lot, (spaces, occupied, lanes)) in lots {
-        let acc = infra
-            .lots
-            .get_mut(&lot)
-            .and_then(|m| {
-                let a = m.remove(&ws);
-                m.retain(|k, _| *k > ws);
-                a
-            })
-            .unwrap_or_default();
-        let mut r = cx.reading("gg_parking", ws);
-        r.set_tag("lot", lot.as_str());
-        let fl = |r: &mut Reading, k: &str, v: f64| r.add_field(k, FieldValue::Float(round2(v)));
-        r.add_field("spaces", FieldValue::Int(spaces as i64));
-        r.add_field("fire_lanes", FieldValue::Int(lanes as i64));
-        if spaces > 0 {
-            let n = spaces as f64;
-            r.add_field("occupied", FieldValue::Int(occupied as i64));
-            fl(&mut r, "occupancy_pct", 100.0 * occupied as f64 / n);
-            r.add_field("arrivals", FieldValue::Int(acc.arrivals as i64));
-            fl(&mut r, "turnover", acc.arrivals as f64 / n);
+        let len_s = cx.interval as f64 / 1e9;
+        for (lot, (spaces, occupied, lanes)) in lots {
+            let acc = (at.infra.lots)
+                .get_mut(&lot)
+                .and_then(|m| {
+                    let a = m.remove(&ws);
+                    m.retain(|k, _| *k > ws);
+                    a
+                })
+                .unwrap_or_default();
+            let occupied = occupied + acc.end_occupied;
+            let mut r = cx.reading("gg_parking", ws);
+            r.set_tag("lot", lot.as_str());
+            let fl =
+                |r: &mut Reading, k: &str, v: f64| r.add_field(k, FieldValue::Float(round2(v)));
+            r.add_field("spaces", FieldValue::Int(spaces as i64));
+            r.add_field("fire_lanes", FieldValue::Int(lanes as i64));
+            if spaces > 0 {
+                let n = spaces as f64;
+                r.add_field("occupied", FieldValue::Int(occupied as i64));
+                fl(&mut r, "occupancy_pct", 100.0 * occupied as f64 / n);
+                r.add_field("arrivals", FieldValue::Int(acc.arrivals as i64));
+                fl(&mut r, "turnover", acc.arrivals as f64 / n);
+                fl(
+                    &mut r,
+                    "time_utilisation_pct",
+                    100.0 * acc.occupied_s / (n * len_s),
+                );
+                r.add_field("departures", FieldValue::Int(acc.departures as i64));
+                if acc.departures > 0 {
+                    let mean = acc.dwell_s / 60.0 / acc.departures as f64;
+                    fl(&mut r, "mean_dwell_minutes", mean);
+                }
+            }
+            r.add_field("fire_lane_events", FieldValue::Int(acc.fire_events as i64));
             fl(
                 &mut r,
-                "time_utilisation_pct",
-                100.0 * acc.occupied_s / (n * len_s),
+                "fire_lane_occupied_minutes",
+                acc.fire_occupied_s / 60.0,
             );
-            r.add_field("departures", FieldValue::Int(acc.departures as i64));
-            if acc.departures > 0 {
-                let mean = acc.dwell_s / 60.0 / acc.departures as f64;
-                fl(&mut r, "mean_dwell_minutes", mean);
-            }
-        }
-        r.add_field("fire_lane_events", FieldValue::Int(acc.fire_events as i64));
-        fl(
-            &mut r,
-            "fire_lane_occupied_minutes",
-            acc.fire_occupied_s / 60.0,
-        );
-        hist.push(ws, "gg_parking", &lot, numeric(&r));
-        out.push(r);
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ChargerAcc {
-    pub observed_s: f64,
-    pub available_s: f64,
-    pub charging_s: f64,
-    pub faulted_s: f64,
-    pub kwh: f64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ChargerState {
-    status: String,
-    credited_to: Option<i64>,
-    energy: Option<f64>,
-}
-
-impl ChargerState {
-    fn credit(&mut self, to: i64, cx: &Ctx, infra: &mut InfraState) {
-        if let Some(from) = self.credited_to.filter(|f| *f < to) {
-            let st = self.status.as_str();
-            split(from, to, cx.interval, cx.offset, 0, 48, |ws, d| {
-                let acc = infra.chargers.entry(ws).or_default();
-                let s = d as f64 / 1e9;
-                acc.observed_s += s;
-                match st {
-                    "Faulted" => acc.faulted_s += s,
-                    "Unavailable" => {}
-                    "Charging" | "SuspendedEV" | "SuspendedEVSE" | "Finishing" => {
-                        acc.charging_s += s;
-                        acc.available_s += s;
-                    }
-                    _ => acc.available_s += s,
-                }
-            });
-        }
-        self.credited_to = Some(self.credited_to.map_or(to, |c| c.max(to)));
-    }
-}
-
-pub fn record_charger(d: &mut DeviceState, r: &Reading, cx: &Ctx, infra: &mut InfraState) {
-    let t = r.time_ns;
-    let c = d.charger.get_or_insert_with(Default::default);
-    if c.credited_to.is_some_and(|x| t < x) {
-        return;
-    }
-    c.credit(t, cx, infra);
-    if let Some(FieldValue::Str(s)) = r.field("status") {
-        if *s != c.status {
-            c.status.clone_from(s);
+            at.emit(&lot, r);
         }
     }
-    if let Some(e) = r.field("energy_kwh").and_then(FieldValue::as_f64) {
-        if let Some(p) = c.energy {
-            if (0.0..10_000.0).contains(&(e - p)) {
-                let ws = floor(t, cx.interval, cx.offset, 0);
-                infra.chargers.entry(ws).or_default().kwh += e - p;
-            }
-        }
-        c.energy = Some(e);
-    }
-}
-
-pub fn close_chargers(
-    ws: i64,
-    cx: &Ctx,
-    devices: &mut [DeviceState],
-    attrs: &[Attrs],
-    infra: &mut InfraState,
-    out: &mut Vec<Reading>,
-    hist: &mut History,
-) {
-    let we = ws + cx.interval;
-    let mut n = 0u32;
-    for (d, a) in devices.iter_mut().zip(attrs) {
-        if a.class != Class::Charger {
-            continue;
-        }
-        n += 1;
-        if let Some(c) = d.charger.as_mut() {
-            c.credit(we, cx, infra);
-        }
-    }
-    let acc = infra.chargers.remove(&ws).unwrap_or_default();
-    infra.chargers.retain(|k, _| *k > ws);
-    if n == 0 {
-        return;
-    }
-    let len_s = cx.interval as f64 / 1e9;
-    let mut r = cx.reading("gg_charger", ws);
-    let fl = |r: &mut Reading, k: &str, v: f64| r.add_field(k, FieldValue::Float(round2(v)));
-    r.add_field("chargers", FieldValue::Int(n as i64));
-    if acc.observed_s > 0.0 {
-        fl(
-            &mut r,
-            "availability_pct",
-            100.0 * acc.available_s / acc.observed_s,
-        );
-    }
-    fl(
-        &mut r,
-        "utilisation_pct",
-        100.0 * acc.charging_s / (n as f64 * len_s),
-    );
-    fl(&mut r, "faulted_minutes", acc.faulted_s / 60.0);
-    r.add_field("energy_kwh", FieldValue::Float(acc.kwh));
-    hist.push(ws, "gg_charger", "", numeric(&r));
-    out.push(r);
 }

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::attrs::{Attrs, Class};
-use super::engine::{Ctx, DeviceState};
-use super::history::{numeric, History};
+use super::attrs::Class;
+use super::ctx::Ctx;
+use super::interval::{Close, Indicator, Record};
 use super::noise::round2;
 use super::window::floor;
 use crate::model::{FieldValue, Reading};
@@ -46,7 +46,7 @@ fn text<'a>(r: &'a Reading, k: &str) -> Option<&'a str> {
 }
 
 impl SecurityState {
-    pub fn record(&mut self, r: &Reading, cx: &Ctx) {
+    fn record(&mut self, r: &Reading, cx: &Ctx) {
         let Some(event) = text(r, "event") else {
             return;
         };
@@ -105,16 +105,23 @@ impl SecurityState {
             _ => {}
         }
     }
+}
 
-    pub fn close(
-        &mut self,
-        ws: i64,
-        cx: &Ctx,
-        devices: &[DeviceState],
-        attrs: &[Attrs],
-        out: &mut Vec<Reading>,
-        hist: &mut History,
-    ) {
+/// Security devices online and alarm handling per interval (`gg_security`,
+/// `gg_security_devices`, `gg_security_alarms`).
+pub struct Security;
+
+impl Indicator for Security {
+    fn measurement(&self) -> Option<&'static str> {
+        Some("security")
+    }
+
+    fn record(&self, r: &Reading, at: &mut Record<'_>) {
+        at.security.record(r, at.cx);
+    }
+
+    fn close(&self, ws: i64, at: &mut Close<'_>) {
+        let cx = at.cx;
         let we = ws + cx.interval;
         let timeout = cx
             .cfg
@@ -123,7 +130,7 @@ impl SecurityState {
             .as_nanos()
             .min(i64::MAX as u128) as i64;
         let mut by_type: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
-        for (d, a) in devices.iter().zip(attrs) {
+        for (d, a) in at.devices.iter().zip(at.attrs) {
             if a.class != Class::Security {
                 continue;
             }
@@ -131,8 +138,8 @@ impl SecurityState {
             e.0 += 1;
             e.1 += d.health.last_seen.is_some_and(|l| l >= we - timeout) as u32;
         }
-        let acc = self.acc.remove(&ws).unwrap_or_default();
-        self.acc.retain(|k, _| *k > ws);
+        let acc = at.security.acc.remove(&ws).unwrap_or_default();
+        at.security.acc.retain(|k, _| *k > ws);
         if by_type.is_empty() && acc.alarms.is_empty() {
             return;
         }
@@ -148,17 +155,16 @@ impl SecurityState {
                 "online_rate_pct",
                 FieldValue::Float(round2(100.0 * *ton as f64 / (*tn).max(1) as f64)),
             );
-            out.push(r);
+            at.emit_unkept(r);
         }
         for (ty, c) in &acc.alarms {
             let mut r = cx.reading("gg_security_alarms", ws);
             r.set_tag("alarm_type", ty.as_str());
             r.add_field("count", FieldValue::Int(*c as i64));
-            out.push(r);
+            at.emit_unkept(r);
         }
         let alarms: u32 = acc.alarms.values().sum();
-        let unacked = self
-            .open
+        let unacked = (at.security.open)
             .values()
             .filter(|a| a.acked.is_none() && a.t < we)
             .count();
@@ -211,7 +217,6 @@ impl SecurityState {
                 100.0 * acc.handling_within as f64 / k,
             );
         }
-        hist.push(ws, "gg_security", "", numeric(&r));
-        out.push(r);
+        at.emit("", r);
     }
 }

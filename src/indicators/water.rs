@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::config::DeviceAttributes;
-use super::engine::Ctx;
+use super::ctx::Ctx;
 use super::window::{floor, in_range, minute_of_day, split, DAY, HOUR};
 use crate::model::{FieldValue, Reading};
 

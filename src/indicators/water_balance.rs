@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::engine::Ctx;
+use super::ctx::Ctx;
 use super::history::{History, IntervalRecord};
 use super::noise::round2;
 use super::water::{WaterAttrs, WaterState};

@@ -12,7 +12,7 @@
 //! once: when the meter has reported past the night's end, or when its
 //! lateness has passed.
 
-use super::engine::Ctx;
+use super::ctx::Ctx;
 use super::history::{numeric, IntervalRecord};
 use super::noise::round2;
 use super::water::{per_capita_range, Closed, WaterAttrs, WaterState, QUALITY_NAMES};

@@ -328,3 +328,6 @@ fn an_offline_status_from_a_source_marks_the_device_offline() {
     assert_eq!(h.tag("class"), Some("noise"));
     assert_eq!(f(h, "online"), 0.0);
 }
+
+#[path = "indicators_infra_boundaries.rs"]
+mod boundaries;
