@@ -25,6 +25,7 @@ pub mod noise;
 mod parking;
 mod registry;
 mod security;
+mod view;
 pub mod water;
 mod water_balance;
 mod water_close;
@@ -32,3 +33,4 @@ pub mod window;
 
 pub use assess::{render_text, Assessment, Criterion, Verdict};
 pub use engine::{Ctx, IndicatorEngine, IndicatorError, State, STATE_VERSION};
+pub use security::OpenAlarm;
