@@ -266,7 +266,7 @@ impl Board {
                 "last_time": last.map_or(Value::Null, |r| local_time(r.time_ns, self.info.offset_seconds)),
                 "last_measurement": last.map(|r| r.measurement.clone()),
                 "values": last.map_or(Value::Null, |r| fields_json(r, MAX_FIELDS)),
-                "errors": request_errors + refused + dropped,
+                "errors": request_errors + refused,
                 "error_kinds": kinds,
                 "refusals": refused,
                 "indicator_drops": dropped,

@@ -49,3 +49,4 @@ mod pipeline;
 mod pipeline_faults;
 mod profiles;
 mod simulate;
+mod status_page;
