@@ -357,3 +357,97 @@ fn the_status_page_renders_the_daemons_state_in_chromium() {
     assert_eq!(d.stop(), 0, "{}", d.log());
     drop(modbus);
 }
+
+/// Polls `/readyz` with credentials until the daemon is ready and subscribed.
+fn wait_ready_with(d: &mut Daemon, auth: &str) {
+    let start = Instant::now();
+    loop {
+        let ready =
+            request(d.http_port, "GET", "/readyz", Some(auth)).is_some_and(|r| r.status == 200);
+        let metrics = request(d.http_port, "GET", "/metrics", Some(auth)).map(|r| r.body);
+        if ready
+            && metrics.is_some_and(|m| m.contains("greengate_component_ready{component=\"mqtt:"))
+        {
+            return;
+        }
+        d.assert_running();
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not ready:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_status_page_needs_the_credentials_changes_nothing_and_shows_no_secret() {
+    chromium::dump_dom("about:blank");
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start();
+    let vm = Victoria::start();
+    let http_port = free_port();
+    let http = format!(
+        "listen = \"127.0.0.1:{http_port}\"\ntoken = \"{HTTP_TOKEN}\"\nusername = \"viewer\"\npassword = \"{HTTP_PASSWORD}\""
+    );
+    let cfg = write_config(dir.path(), broker.port(), &http, &vm.url(), free_port());
+    let mut d = Daemon::spawn(&cfg, http_port, dir.path(), 0, &[], None);
+    let bearer = format!("Bearer {HTTP_TOKEN}");
+    wait_ready_with(&mut d, &bearer);
+    broker.publish("community/green-garden/noise/nl-01/up", "{not json", 1);
+    let s = wait_status(&mut d, Some(&bearer), |s| s["dead_letters"]["total"] == 1);
+
+    // Like every path but /healthz: nothing without the credentials.
+    for path in ["/", "/status.json"] {
+        let r = request(http_port, "GET", path, None).unwrap();
+        assert_eq!(r.status, 401, "{path}");
+        assert!(r.header("www-authenticate").is_some(), "{path}");
+        assert!(!r.body.contains("cn-status-0001"), "{path}: {}", r.body);
+        let r = request(http_port, "GET", path, Some("Bearer wrong")).unwrap();
+        assert_eq!(r.status, 401, "{path}");
+        // Read-only: every other method is refused, even with the token.
+        for m in ["POST", "PUT", "DELETE", "PATCH"] {
+            let r = request(http_port, m, path, Some(&bearer)).unwrap();
+            assert_eq!(r.status, 405, "{m} {path}");
+            assert_eq!(r.header("allow"), Some("GET, HEAD"));
+        }
+    }
+    let page = request(http_port, "GET", "/", Some(&bearer)).unwrap();
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    for rule in [
+        "default-src 'none'",
+        "connect-src 'self'",
+        "form-action 'none'",
+    ] {
+        assert!(csp.contains(rule), "{rule} in {csp}");
+    }
+    // The embedded page loads nothing from anywhere else.
+    for remote in ["http://", "https://", "//cdn", "src="] {
+        assert!(!page.body.contains(remote), "{remote} in the page");
+    }
+
+    // A browser with the basic credentials renders it; no secret reaches it.
+    let url = format!("http://viewer:{HTTP_PASSWORD}@127.0.0.1:{http_port}/");
+    let dom = chromium::dump_dom(&url);
+    assert!(dom.contains("data-loaded=\"1\""), "{dom}");
+    assert_eq!(text_of(&dom, "community"), "cn-status-0001");
+    let basic = greengate::http::auth::base64(format!("viewer:{HTTP_PASSWORD}").as_bytes());
+    let json = s.to_string();
+    for secret in [
+        HTTP_TOKEN,
+        HTTP_PASSWORD,
+        MQTT_PASSWORD,
+        INFLUX_TOKEN,
+        basic.as_str(),
+    ] {
+        assert!(!dom.contains(secret), "{secret} on the page");
+        assert!(!json.contains(secret), "{secret} in status.json");
+        assert!(!page.body.contains(secret));
+    }
+    assert_eq!(d.stop(), 0, "{}", d.log());
+}
