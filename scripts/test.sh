@@ -2,7 +2,8 @@
 # The whole test suite: installs the real services the tests talk to
 # and the tools they call (Mosquitto, VictoriaMetrics, InfluxDB 1.x, socat
 # for RTU pseudo-terminals, openssl for test certificates, python3 for the
-# dashboard generator, prlimit) from Debian packages when they are missing,
+# dashboard generator, prlimit, headless Chromium for the status page) from
+# Debian packages when they are missing,
 # then runs every test. A test whose tool is missing fails naming the
 # package (tests/it/common/tools.rs): keep this list and those names in step.
 # Tests start their own services on free loopback ports in temporary
@@ -22,6 +23,7 @@ have socat || missing+=(socat)
 have openssl || missing+=(openssl)
 have python3 || missing+=(python3)
 have prlimit || missing+=(util-linux)
+have chromium || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""

@@ -133,10 +133,24 @@ fn base64(data: &[u8]) -> String {
     s
 }
 
+/// How many recent dead letters [`DeadLetterWriter::recent`] keeps.
+pub const RECENT: usize = 20;
+
+/// A dead letter as the status page shows it: where and why, never the payload.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Recent {
+    pub time_ns: i64,
+    pub source: &'static str,
+    pub origin: String,
+    pub reason: String,
+}
+
 struct Inner {
     file: Option<File>,
     written: u64,
     errors: crate::log_limit::LogLimit,
+    /// The last [`RECENT`] records written, oldest first.
+    recent: std::collections::VecDeque<Recent>,
 }
 
 /// A cloneable handle to the dead-letter file.
@@ -163,12 +177,20 @@ impl DeadLetterWriter {
                 file: Some(file),
                 written,
                 errors: crate::log_limit::LogLimit::new(std::time::Duration::from_secs(10)),
+                recent: Default::default(),
             })),
         })
     }
 
     pub fn path(&self) -> &std::path::Path {
         &self.path
+    }
+
+    /// The last [`RECENT`] dead letters written by this process, newest
+    /// first (origin and reason only).
+    pub fn recent(&self) -> Vec<Recent> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.recent.iter().rev().cloned().collect()
     }
 
     /// The most payload bytes one record keeps: a 64th of `max_bytes`, at
@@ -199,6 +221,15 @@ impl DeadLetterWriter {
         match &r {
             Ok(()) => {
                 for d in ds {
+                    if g.recent.len() == RECENT {
+                        g.recent.pop_front();
+                    }
+                    g.recent.push_back(Recent {
+                        time_ns: d.time_ns,
+                        source: d.source,
+                        origin: d.origin.clone(),
+                        reason: d.reason.clone(),
+                    });
                     metrics::counter(
                         "dead_letters_total",
                         "Inputs written to the dead-letter file, by source.",
@@ -283,6 +314,26 @@ mod tests {
         assert_eq!(lines[0]["payload"], "{oops");
         assert_eq!(lines[1]["payload_encoding"], "base64");
         assert_eq!(lines[1]["payload"], "/wAB");
+        let recent = w.recent();
+        assert_eq!(recent.len(), 2);
+        assert_eq!(
+            (recent[0].origin.as_str(), recent[0].reason.as_str()),
+            ("a/c", "binary")
+        );
+        assert_eq!(recent[1].origin, "a/b", "newest first");
+    }
+
+    #[test]
+    fn recent_keeps_only_the_last_few() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = DeadLetterWriter::open(dir.path().join("dl.jsonl"), 1 << 20).unwrap();
+        for i in 0..RECENT + 5 {
+            w.write(&DeadLetter::new("mqtt", format!("t/{i}"), "r", b"x"))
+                .unwrap();
+        }
+        let recent = w.recent();
+        assert_eq!(recent.len(), RECENT);
+        assert_eq!(recent[0].origin, format!("t/{}", RECENT + 4));
     }
 
     #[test]

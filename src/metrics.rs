@@ -95,6 +95,19 @@ impl Registry {
             .unwrap_or(0)
     }
 
+    /// Every label set and value of a counter family (for the status page).
+    pub fn counter_values(&self, name: &str) -> Vec<(Vec<(&'static str, String)>, u64)> {
+        let f = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        f.get(name)
+            .map(|fam| {
+                fam.counters
+                    .iter()
+                    .map(|(l, c)| (l.clone(), c.get()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Every label set and value of a gauge family.
     pub fn gauge_values(&self, name: &str) -> Vec<(Vec<(&'static str, String)>, i64)> {
         let f = self.families.lock().unwrap_or_else(|e| e.into_inner());

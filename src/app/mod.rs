@@ -26,7 +26,8 @@ use tracing::Instrument;
 
 use crate::deadletter::DeadLetterWriter;
 use crate::pipeline::{IndicatorSink, Origin, Pipeline, PipelineExit, PipelineOptions};
-use crate::{http, outbox, sinks};
+use crate::{http, outbox, sinks, status};
+use std::sync::Arc;
 
 /// Capacity of the channel between sources and the pipeline, in batches.
 const SOURCE_CHANNEL: usize = 4096;
@@ -98,9 +99,12 @@ pub async fn start_reloadable(
                         Ok((from, to)) => {
                             let e = engine.lock().unwrap_or_else(|p| p.into_inner());
                             let a = e.assess(from, to);
-                            (200, serde_json::to_string_pretty(&a).unwrap_or_default())
+                            let body = serde_json::to_string_pretty(&a).unwrap_or_default();
+                            http::Reply::json(200, body)
                         }
-                        Err(msg) => (400, serde_json::json!({ "error": msg }).to_string()),
+                        Err(msg) => {
+                            http::Reply::json(400, serde_json::json!({ "error": msg }).to_string())
+                        }
                     }
                 }),
             );
@@ -158,19 +162,28 @@ pub async fn start_reloadable(
         ));
     }
 
+    let (enrich_tx, enrich_rx) = tokio::sync::watch::channel(reload::enrich(&cfg));
+    // The status page (`/`, `/status.json`): read-only views of all the above.
+    let board = Arc::new(status::Board::new(
+        &cfg,
+        dead.clone(),
+        shared_engine.clone(),
+        enrich_tx.subscribe(),
+    ));
+    let routes = [routes, board.routes()].concat();
+
     let http_addr = if cfg.http.enabled {
         let opts = http::Options::from_config(&cfg.http, &cfg.base_dir)?;
         let (addr, _task) = http::serve(opts, routes, shutdown.clone())
             .await
             .with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;
-        tracing::info!(addr = %addr, "Serving /healthz, /readyz, /metrics and /assess.");
+        tracing::info!(addr = %addr, "Serving /, /status.json, /healthz, /readyz, /metrics and /assess.");
         Some(addr)
     } else {
         None
     };
 
     let (tx, rx) = mpsc::channel(SOURCE_CHANNEL);
-    let (enrich_tx, enrich_rx) = tokio::sync::watch::channel(reload::enrich(&cfg));
     let enrich = reload::enrich(&cfg);
     let mut pipeline = Pipeline::new(
         enrich,
@@ -181,7 +194,8 @@ pub async fn start_reloadable(
     );
     pipeline = pipeline
         .with_enrich_updates(enrich_rx)
-        .with_shutdown(shutdown.clone());
+        .with_shutdown(shutdown.clone())
+        .with_observer(board.observer());
     if let Some(w) = modbus_outbox {
         pipeline = pipeline.with_raw_outbox(Origin::Modbus, w);
     }

@@ -12,15 +12,53 @@ use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
+};
 use hyper::{Method, Response, StatusCode};
 
 use super::auth::Auth;
 use crate::metrics;
 
-/// Extra routes a caller can add (e.g. `/assess`): path → body producer
-/// from the query string, answering (status, JSON body).
-pub type Route = (String, Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>);
+/// Extra routes a caller can add (e.g. `/assess`, the status page): path →
+/// reply producer from the query string.
+pub type Route = (String, Arc<dyn Fn(&str) -> Reply + Send + Sync>);
+
+/// What an extra route answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json",
+            body,
+        }
+    }
+
+    /// A page: served with a Content-Security-Policy that lets it run its
+    /// own inline script and style and fetch from this origin only.
+    pub fn html(body: String) -> Reply {
+        Reply {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            body,
+        }
+    }
+}
+
+/// The policy of every HTML reply: no external resource of any kind (edge
+/// boxes have no internet, and a page of ours never needs one), no framing,
+/// no forms, requests to this origin only.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+     style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
 
 /// The routes and who may use them, shared by every connection.
 pub struct Router {
@@ -91,10 +129,18 @@ impl Router {
                 let Some((_, f)) = self.extra.iter().find(|(p, _)| p == path) else {
                     return text(StatusCode::NOT_FOUND, "not found\n");
                 };
-                let (code, body) = f(req.query);
+                let reply = f(req.query);
                 let status =
-                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                respond(status, "application/json", body)
+                    StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut r = respond(status, reply.content_type, reply.body);
+                let h = r.headers_mut();
+                h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+                if reply.content_type.starts_with("text/html") {
+                    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+                    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+                }
+                r
             }
         }
     }
@@ -117,7 +163,7 @@ mod tests {
     fn router(auth: Auth) -> Router {
         let assess: Route = (
             "/assess".into(),
-            Arc::new(|q: &str| (200, format!("{{\"q\":\"{q}\"}}"))),
+            Arc::new(|q: &str| Reply::json(200, format!("{{\"q\":\"{q}\"}}"))),
         );
         Router {
             auth,

@@ -45,7 +45,31 @@ fn text<'a>(r: &'a Reading, k: &str) -> Option<&'a str> {
     }
 }
 
+/// An alarm raised and not yet cleared (read-only view for the status page).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OpenAlarm {
+    /// `device/alarm_id`, or `device/alarm_type` without an id.
+    pub key: String,
+    pub alarm_type: String,
+    pub raised_ns: i64,
+    pub acked_ns: Option<i64>,
+}
+
 impl SecurityState {
+    /// The alarms raised and not yet cleared, oldest first.
+    pub fn open_alarms(&self) -> Vec<OpenAlarm> {
+        let mut v: Vec<OpenAlarm> = (self.open.iter())
+            .map(|(k, a)| OpenAlarm {
+                key: k.clone(),
+                alarm_type: a.alarm_type.clone(),
+                raised_ns: a.t,
+                acked_ns: a.acked,
+            })
+            .collect();
+        v.sort_by_key(|a| a.raised_ns);
+        v
+    }
+
     fn record(&mut self, r: &Reading, cx: &Ctx) {
         let Some(event) = text(r, "event") else {
             return;

@@ -83,6 +83,10 @@ pub struct SourceBatch {
 /// The channel sources send into.
 pub type SourceTx = mpsc::Sender<SourceBatch>;
 
+/// Sees every enriched reading and every indicator output, read-only (the
+/// status page keeps the latest of each; see `status`).
+pub type Observer = std::sync::Arc<dyn Fn(Origin, &Reading) + Send + Sync>;
+
 /// What the pipeline needs of the indicator engine (kept as a trait so the
 /// pipeline can be tested without it).
 pub trait IndicatorSink: Send {
@@ -168,6 +172,7 @@ pub struct Pipeline {
     /// New enrichment after a config reload (SIGHUP), applied between groups.
     enrich_updates: Option<tokio::sync::watch::Receiver<Enrich>>,
     indicators: Option<Box<dyn IndicatorSink>>,
+    observer: Option<Observer>,
     opts: PipelineOptions,
     /// Cancelled when the daemon stops: ends waits that cannot finish.
     shutdown: tokio_util::sync::CancellationToken,
@@ -193,6 +198,7 @@ impl Pipeline {
             dead,
             enrich_updates: None,
             indicators,
+            observer: None,
             opts,
             shutdown: tokio_util::sync::CancellationToken::new(),
             staged: Staged::default(),
@@ -242,6 +248,12 @@ impl Pipeline {
     pub fn with_routed_outbox(mut self, outbox: OutboxWriter, route: Route) -> Self {
         self.outboxes.push(outbox);
         self.routes.push(route);
+        self
+    }
+
+    /// Shows every enriched reading and indicator output to `observer`.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -340,6 +352,9 @@ impl Pipeline {
                 if let Some(ind) = self.indicators.as_mut() {
                     ind.record(&r);
                 }
+                if let Some(o) = &self.observer {
+                    o(origin, &r);
+                }
                 self.stage(&r, origin);
             }
             if let Some(a) = batch.ack {
@@ -373,6 +388,9 @@ impl Pipeline {
         self.staged.clear(self.outboxes.len());
         for mut r in out {
             self.enrich.apply(&mut r);
+            if let Some(o) = &self.observer {
+                o(Origin::Internal, &r);
+            }
             self.stage(&r, Origin::Internal);
         }
         self.make_durable();

@@ -9,6 +9,7 @@ mod faults_support;
 mod http_support;
 mod modbus_support;
 mod outbox_support;
+mod status_support;
 
 mod city_sink;
 mod city_sink_mqtt;
@@ -50,3 +51,4 @@ mod pipeline;
 mod pipeline_faults;
 mod profiles;
 mod simulate;
+mod status_page;

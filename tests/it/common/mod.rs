@@ -5,11 +5,13 @@
 //! - [`Mosquitto`]: a real MQTT broker (`mosquitto` from Debian).
 //! - [`Victoria`]: VictoriaMetrics, which implements InfluxDB's `/api/v2/write`.
 //! - [`Influx1`]: InfluxDB 1.x (v1 `/write`, InfluxQL).
+//! - [`chromium`]: headless Chromium for the pages the daemon serves.
 //!
-//! `scripts/test.sh` installs all three; see `shared/reference/test-services.md`.
+//! `scripts/test.sh` installs all of them; see `shared/reference/test-services.md`.
 
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod daemon;
 pub mod http_stub;
 pub mod pki;

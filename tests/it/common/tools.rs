@@ -23,3 +23,8 @@ pub fn require_tool(name: &str, package: &str) -> PathBuf {
          which installs every tool the tests need"
     );
 }
+
+/// Headless Chromium, for the tests of the status page.
+pub fn chromium() -> PathBuf {
+    require_tool("chromium", "chromium")
+}
