@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Peer comparison (issue 15): the same QoS 1 workload through Node-RED 4
+# (mqtt in -> function -> join 1000 -> influxdb batch, persistent session)
+# and through greengate (JSON profile, fsync on every commit), one Mosquitto
+# and one InfluxDB 1.x, on this machine, loopback only.
+#
+# Workload: N JSON noise messages of ~100 bytes, payload timestamps unique
+# per device (a store merges points with the same series and time, which
+# would hide losses), over D devices, from P publishers (examples/publish.rs:
+# QoS 1, 1000 in flight). Pass 1: steady. Pass 2: each consumer is killed
+# with kill -9 two seconds into the run and restarted; what it never stores
+# is lost.
+#
+# Reports per consumer: stored of sent, stored per second, CPU µs per
+# message, peak RSS, and losses after kill -9.
+#
+# Usage: scripts/bench-peers.sh [N] [P] [D]     (defaults 300000 messages, 2 publishers, 1000 devices)
+#   CONSUMERS="node-red greengate"   which consumers to run
+#   NODE_RED_VERSION=4               npm version spec for node-red
+# Needs: node + npm (Node-RED and node-red-contrib-influxdb are installed
+# from npm into a temporary directory), mosquitto, influxd, curl, python3.
+set -euo pipefail
+
+N=${1:-300000}
+P=${2:-2}
+D=${3:-1000}
+CONSUMERS=${CONSUMERS:-"node-red greengate"}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/bench-peers.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [ -n "${KEEP:-}" ] && echo "bench-peers: kept $WORK" >&2 || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for t in node npm mosquitto influxd curl python3; do
+    command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || { echo "bench-peers: $t is missing (scripts/test.sh installs the services)" >&2; exit 1; }
+done
+
+(cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build --release --bin greengate --example publish -q)
+BIN=$ROOT/target/release/greengate
+PUB=$ROOT/target/release/examples/publish
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
+HZ=$(getconf CLK_TCK)
+
+echo "bench-peers: installing Node-RED ${NODE_RED_VERSION:-4} and node-red-contrib-influxdb from npm into $WORK/nr"
+mkdir -p "$WORK/nr"
+(cd "$WORK/nr" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error \
+    "node-red@${NODE_RED_VERSION:-4}" node-red-contrib-influxdb >/dev/null)
+NR_VERSION=$(node -p "require('$WORK/nr/node_modules/node-red/package.json').version")
+
+# One broker and one InfluxDB 1.x for every run.
+MQ=$(free_port) IFX=$(free_port) RPC=$(free_port)
+mkdir -p "$WORK/mq" "$WORK/ifx"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 1000\n' "$MQ" >"$WORK/mq/mosquitto.conf"
+mosquitto -c "$WORK/mq/mosquitto.conf" >"$WORK/mq/log" 2>&1 &
+PIDS+=($!)
+influxd config 2>/dev/null | python3 -c '
+import sys
+d, port, rpc = sys.argv[1:4]
+sec = ""
+for line in sys.stdin:
+    t = line.strip()
+    if t.startswith("["): sec = t
+    k = t.split("=")[0].strip()
+    rep = {("", "bind-address"): f"bind-address = \"127.0.0.1:{rpc}\"",
+           ("", "reporting-disabled"): "reporting-disabled = true",
+           ("[meta]", "dir"): f"dir = \"{d}/meta\"",
+           ("[data]", "dir"): f"dir = \"{d}/data\"",
+           ("[data]", "wal-dir"): f"wal-dir = \"{d}/wal\"",
+           ("[data]", "query-log-enabled"): "query-log-enabled = false",
+           ("[http]", "bind-address"): f"bind-address = \"127.0.0.1:{port}\"",
+           ("[http]", "log-enabled"): "log-enabled = false"}
+    print(rep.get((sec, k), line.rstrip("\n")))
+' "$WORK/ifx" "$IFX" "$RPC" | sed '/\[\[udp\]\]/,/enabled/ s/enabled = true/enabled = false/' >"$WORK/ifx/influxdb.conf"
+influxd -config "$WORK/ifx/influxdb.conf" >"$WORK/ifx/log" 2>&1 &
+PIDS+=($!)
+until curl -sf "http://127.0.0.1:$IFX/ping" >/dev/null; do sleep 0.2; done
+query() { curl -sf "http://127.0.0.1:$IFX/query" --data-urlencode "db=$1" --data-urlencode "q=$2"; }
+stored() { # stored DB -> points of measurement noise
+    query "$1" 'SELECT count(seq) FROM noise' | python3 -c 'import sys,json
+r=json.load(sys.stdin)["results"][0]
+print(r["series"][0]["values"][0][1] if "series" in r else 0)'
+}
+
+# Messages: publisher p sends seq = p, p+P, ...; device = seq mod D; the
+# timestamp is 1 ms apart per message, so unique per device.
+for ((p = 0; p < P; p++)); do
+    awk -v p="$p" -v P="$P" -v n="$N" -v d="$D" 'BEGIN { for (i = p; i < n; i += P)
+        printf "{\"device\":\"n-%04d\",\"ts\":%.0f,\"laeq\":%.1f,\"lamax\":%.1f,\"unit\":\"dB(A)\",\"class\":1,\"seq\":%d}\n", i % d, 1764388800000 + i, 40 + (i % 300) / 10, 70 + (i % 100) / 10, i }' >"$WORK/msgs-$p"
+done
+LINES_100K=$(head -c 100000 "$WORK/msgs-0" | wc -l)
+
+cat >"$WORK/bench-noise.toml" <<'EOF'
+name = "bench-noise"
+class = "noise"
+description = "bench-peers.sh: JSON noise sample with the device and an epoch-ms time in the payload."
+[mqtt]
+format = "json"
+time = { path = "ts", format = "ms" }
+tags = { device = "$.device" }
+[mqtt.fields.laeq]
+path = "laeq"
+[mqtt.fields.lamax]
+path = "lamax"
+[mqtt.fields.seq]
+path = "seq"
+type = "int"
+EOF
+
+start_consumer() { # start_consumer NAME DB -> sets CPID
+    case $1 in
+    node-red)
+        local seen
+        seen=$(grep -c "Started flows" "$WORK/nr.log" 2>/dev/null || true)
+        node "$WORK/nr/node_modules/node-red/red.js" -u "$WORK/nr" -p "$NRPORT" "$WORK/nr/flows.json" >>"$WORK/nr.log" 2>&1 &
+        CPID=$!
+        until [ "$(grep -c "Started flows" "$WORK/nr.log" 2>/dev/null || true)" -gt "${seen:-0}" ]; do sleep 0.2; done
+        ;;
+    greengate)
+        RUST_LOG=warn "$BIN" run -c "$WORK/gg/greengate.toml" >>"$WORK/gg.log" 2>&1 &
+        CPID=$!
+        until curl -sf "http://127.0.0.1:$GGHTTP/readyz" >/dev/null; do sleep 0.1; done
+        ;;
+    esac
+    PIDS+=($CPID)
+}
+
+setup_consumer() { # setup_consumer NAME DB
+    query "$2" "DROP DATABASE $2" >/dev/null || true
+    query "$2" "CREATE DATABASE $2" >/dev/null
+    case $1 in
+    node-red)
+        NRPORT=$(free_port)
+        rm -f "$WORK/nr.log"
+        cat >"$WORK/nr/flows.json" <<EOF
+[
+ {"id":"f1","type":"tab","label":"bench"},
+ {"id":"b1","type":"mqtt-broker","name":"mosquitto","broker":"127.0.0.1","port":"$MQ","clientid":"nodered-bench-$2","autoConnect":true,"usetls":false,"protocolVersion":"4","keepalive":"60","cleansession":false},
+ {"id":"i1","type":"influxdb","hostname":"127.0.0.1","port":"$IFX","protocol":"http","database":"$2","name":"influx","usetls":false,"influxdbVersion":"1.x"},
+ {"id":"n1","type":"mqtt in","z":"f1","name":"","topic":"community/bench/noise/+","qos":"1","datatype":"json","broker":"b1","nl":false,"rap":false,"inputs":0,"wires":[["n2"]]},
+ {"id":"n2","type":"function","z":"f1","name":"to point","func":"const p = msg.payload;\nmsg.payload = {measurement: 'noise', fields: {laeq: p.laeq, lamax: p.lamax, seq: p.seq}, tags: {device: p.device}, timestamp: new Date(p.ts)};\nreturn msg;","outputs":1,"wires":[["n3"]]},
+ {"id":"n3","type":"join","z":"f1","name":"","mode":"custom","build":"array","property":"payload","propertyType":"msg","key":"topic","joiner":"\\\\n","joinerType":"str","accumulate":false,"timeout":"1","count":"1000","reduce":"","wires":[["n4"]]},
+ {"id":"n4","type":"influxdb batch","z":"f1","influxdb":"i1","precision":"ms","retentionPolicy":"","name":"","wires":[]}
+]
+EOF
+        ;;
+    greengate)
+        GGHTTP=$(free_port)
+        rm -rf "$WORK/gg" "$WORK/gg.log"
+        mkdir -p "$WORK/gg/profiles"
+        cp "$WORK/bench-noise.toml" "$WORK/gg/profiles/"
+        cat >"$WORK/gg/greengate.toml" <<EOF
+[site]
+community_id = "bench"
+[http]
+listen = "127.0.0.1:$GGHTTP"
+[outbox]
+dir = "$WORK/gg/outbox"
+fsync = "always"
+[dead_letter]
+path = "$WORK/gg/dead-letter.jsonl"
+[profiles]
+dirs = ["$WORK/gg/profiles"]
+[indicators]
+enabled = false
+[sources.mqtt]
+host = "127.0.0.1"
+port = $MQ
+client_id = "greengate-bench-$2"
+[[sources.mqtt.subscriptions]]
+filter = "community/+site/noise/+"
+profile = "bench-noise"
+[sinks.influxdb]
+url = "http://127.0.0.1:$IFX"
+api = "v1"
+database = "$2"
+linger = "20ms"
+EOF
+        ;;
+    esac
+}
+
+publish() { # publish -> publishers' wall seconds
+    local t0 pp=()
+    t0=$(now)
+    for ((p = 0; p < P; p++)); do
+        "$PUB" "$MQ" "community/bench/noise/p$p" "$WORK/msgs-$p" 1000 &
+        pp+=($!)
+    done
+    for p in "${pp[@]}"; do wait "$p"; done
+    echo "$(now) - $t0" | bc
+}
+
+wait_stored() { # wait_stored DB -> time of the last progress; stops at N or 20 s without progress
+    local last=-1 at c
+    at=$(now)
+    while :; do
+        c=$(stored "$1")
+        if [ "$c" != "$last" ]; then last=$c; at=$(now); fi
+        [ "$c" -ge "$N" ] && break
+        [ "$(echo "$(now) - $at > 20" | bc)" = 1 ] && break
+        sleep 0.5
+    done
+    echo "$at"
+}
+
+echo
+echo "Workload: $N QoS 1 JSON messages (~$((100000 / LINES_100K)) bytes) over $D devices from $P publishers; Node-RED $NR_VERSION, $(mosquitto -h 2>/dev/null | head -1 | awk '{print $2, $3}'), $(influxd version 2>/dev/null | head -1); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| consumer | pass | stored of sent | stored/s | publishers' msg/s | of publishers' rate | CPU µs/msg | peak RSS MB | lost |"
+echo "|---|---|---|---|---|---|---|---|---|"
+run=0
+for c in $CONSUMERS; do
+    for pass in steady kill9; do
+        run=$((run + 1))
+        db="b${run}"
+        setup_consumer "$c" "$db"
+        start_consumer "$c" "$db"
+        sleep 1
+        cpu0=$(ticks "$CPID")
+        t0=$(now)
+        if [ "$pass" = kill9 ]; then
+            publish >"$WORK/pubtime" &
+            pubpid=$!
+            sleep 2
+            cpu_killed=$(( $(ticks "$CPID") - cpu0 ))
+            hwm1=$(hwm_mb "$CPID")
+            kill -9 "$CPID"
+            wait "$CPID" 2>/dev/null || true
+            start_consumer "$c" "$db"
+            cpu0=$(( $(ticks "$CPID") - cpu_killed ))
+            wait "$pubpid"
+            pubs=$(cat "$WORK/pubtime")
+        else
+            pubs=$(publish)
+            hwm1=0
+        fi
+        t1=$(wait_stored "$db")
+        cpu=$(( $(ticks "$CPID") - cpu0 ))
+        hwm=$(hwm_mb "$CPID")
+        hwm=$(echo "if ($hwm > $hwm1) $hwm else $hwm1" | bc)
+        got=$(stored "$db")
+        rate=$(echo "$got / ($t1 - $t0)" | bc)
+        prate=$(echo "$N / $pubs" | bc)
+        share=$(echo "scale=1; 100 * $rate / $prate" | bc)
+        us=$(echo "scale=1; $cpu * 1000000 / $HZ / $N" | bc)
+        echo "| $c | $pass | $got of $N | $rate | $prate | $share % | $us | $hwm | $((N - got)) |"
+        kill -TERM "$CPID" 2>/dev/null || true
+        wait "$CPID" 2>/dev/null || true
+    done
+done
