@@ -380,6 +380,37 @@ mod tests {
     }
 
     #[test]
+    fn refused_connacks_and_broker_disconnects_carry_their_reason() {
+        let e = ConnectionError::V5(v5::ConnectionError::MqttState(
+            v5::StateError::ServerDisconnect {
+                reason_code: p5::DisconnectReasonCode::SessionTakenOver,
+                reason_string: Some("bye".into()),
+            },
+        ));
+        assert_eq!(
+            e.reason(),
+            Some((
+                "disconnect",
+                "session_taken_over".into(),
+                Some("bye".into())
+            ))
+        );
+        let e = ConnectionError::V5(v5::ConnectionError::ConnectionRefused(
+            p5::ConnectReturnCode::NotAuthorized,
+        ));
+        assert_eq!(e.reason(), Some(("connack", "not_authorized".into(), None)));
+        let e = ConnectionError::V4(rumqttc::ConnectionError::ConnectionRefused(
+            rumqttc::ConnectReturnCode::BadUserNamePassword,
+        ));
+        assert_eq!(
+            e.reason(),
+            Some(("connack", "bad_user_name_password".into(), None))
+        );
+        let e = ConnectionError::V4(rumqttc::ConnectionError::RequestsDone);
+        assert_eq!(e.reason(), None);
+    }
+
+    #[test]
     fn qos_maps_both_ways() {
         for q in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
             assert_eq!(qos4(qos5(q)), q);
