@@ -17,9 +17,11 @@ use std::fmt;
 use crate::metrics::{self, Counter};
 
 /// Client options of one protocol (from [`super::Connection::client_options`]).
+// One per client, moved once: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Options {
     V4(rumqttc::MqttOptions),
-    V5(Box<v5::MqttOptions>),
+    V5(v5::MqttOptions),
 }
 
 /// The cheap, cloneable request handle: it only queues requests.
@@ -30,9 +32,11 @@ pub enum Client {
 }
 
 /// The event loop: owns the connection; [`EventLoop::poll`] drives it.
+// One per session, owned by its task and never moved while polled.
+#[allow(clippy::large_enum_variant)]
 pub enum EventLoop {
     V4(rumqttc::EventLoop),
-    V5(Box<v5::EventLoop>),
+    V5(v5::EventLoop),
 }
 
 /// A request could not be queued (the channel is full, or the event loop
@@ -142,8 +146,8 @@ pub fn new(options: Options, cap: usize) -> (Client, EventLoop) {
             (Client::V4(c), EventLoop::V4(e))
         }
         Options::V5(o) => {
-            let (c, e) = v5::AsyncClient::new(*o, cap);
-            (Client::V5(c), EventLoop::V5(Box::new(e)))
+            let (c, e) = v5::AsyncClient::new(o, cap);
+            (Client::V5(c), EventLoop::V5(e))
         }
     }
 }
@@ -234,7 +238,7 @@ impl EventLoop {
     pub fn set_options(&mut self, options: Options) {
         match (self, options) {
             (EventLoop::V4(e), Options::V4(o)) => e.mqtt_options = o,
-            (EventLoop::V5(e), Options::V5(o)) => e.options = *o,
+            (EventLoop::V5(e), Options::V5(o)) => e.options = o,
             _ => {}
         }
     }
@@ -358,62 +362,5 @@ pub fn reason_counter(packet: &str, code: &str) -> Counter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reason_codes_are_snake_case_names() {
-        assert_eq!(
-            snake(&p5::ConnectReturnCode::NotAuthorized),
-            "not_authorized"
-        );
-        assert_eq!(snake(&rumqttc::ConnectReturnCode::Success), "success");
-        assert_eq!(
-            snake(&p5::DisconnectReasonCode::SessionTakenOver),
-            "session_taken_over"
-        );
-        assert_eq!(
-            snake(&p5::SubscribeReasonCode::SharedSubscriptionsNotSupported),
-            "shared_subscriptions_not_supported"
-        );
-        assert_eq!(granted(QoS::AtLeastOnce).code, "granted_qos_1");
-    }
-
-    #[test]
-    fn refused_connacks_and_broker_disconnects_carry_their_reason() {
-        let e = ConnectionError::V5(v5::ConnectionError::MqttState(
-            v5::StateError::ServerDisconnect {
-                reason_code: p5::DisconnectReasonCode::SessionTakenOver,
-                reason_string: Some("bye".into()),
-            },
-        ));
-        assert_eq!(
-            e.reason(),
-            Some((
-                "disconnect",
-                "session_taken_over".into(),
-                Some("bye".into())
-            ))
-        );
-        let e = ConnectionError::V5(v5::ConnectionError::ConnectionRefused(
-            p5::ConnectReturnCode::NotAuthorized,
-        ));
-        assert_eq!(e.reason(), Some(("connack", "not_authorized".into(), None)));
-        let e = ConnectionError::V4(rumqttc::ConnectionError::ConnectionRefused(
-            rumqttc::ConnectReturnCode::BadUserNamePassword,
-        ));
-        assert_eq!(
-            e.reason(),
-            Some(("connack", "bad_user_name_password".into(), None))
-        );
-        let e = ConnectionError::V4(rumqttc::ConnectionError::RequestsDone);
-        assert_eq!(e.reason(), None);
-    }
-
-    #[test]
-    fn qos_maps_both_ways() {
-        for q in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
-            assert_eq!(qos4(qos5(q)), q);
-        }
-    }
-}
+#[path = "client_tests.rs"]
+mod tests;

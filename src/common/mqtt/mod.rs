@@ -143,7 +143,7 @@ impl Connection<'_> {
     ) -> Result<client::Options, OptionsError> {
         Ok(match protocol {
             Protocol::V4 => client::Options::V4(self.options(session)?),
-            Protocol::V5 => client::Options::V5(Box::new(self.options_v5(session)?)),
+            Protocol::V5 => client::Options::V5(self.options_v5(session)?),
         })
     }
 
