@@ -42,6 +42,7 @@ mod modbus_refusals;
 mod modbus_rtu;
 mod modbus_tcp;
 mod mqtt;
+mod mqtt5;
 mod mqtt_config;
 mod mqtt_tls;
 mod outbox;

@@ -1,6 +1,7 @@
 //! The MQTT source against a real Mosquitto: readings and dead letters in
 //! receive order, manual acks, oversized messages, unknown topics, and
 //! reconnects after broker restarts with and without a persistent session.
+//! Its helpers serve `mqtt5` too (the same source over MQTT 5).
 
 use crate::common;
 
@@ -18,16 +19,16 @@ use greengate::profiles::config::ProfilesConfig;
 use greengate::profiles::ProfileSet;
 use greengate::sources::mqtt::config::{MqttConfig, Subscription};
 
-const NOISE_TOPIC: &str = "community/c1/noise/nl-7/up";
+pub const NOISE_TOPIC: &str = "community/c1/noise/nl-7/up";
 
-fn profiles() -> Arc<ProfileSet> {
+pub fn profiles() -> Arc<ProfileSet> {
     let mut cx = Check::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"));
     let set = ProfileSet::load(&ProfilesConfig::default(), &mut cx);
     assert!(cx.problems().is_empty(), "{:?}", cx.problems());
     Arc::new(set)
 }
 
-fn config(port: u16, client_id: &str) -> MqttConfig {
+pub fn config(port: u16, client_id: &str) -> MqttConfig {
     let cfg = MqttConfig {
         port,
         client_id: client_id.into(),
@@ -55,14 +56,14 @@ fn config(port: u16, client_id: &str) -> MqttConfig {
     cfg
 }
 
-struct Running {
-    rx: mpsc::Receiver<SourceBatch>,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+pub struct Running {
+    pub rx: mpsc::Receiver<SourceBatch>,
+    pub stop: CancellationToken,
+    pub task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    fn start(cfg: MqttConfig) -> Running {
+    pub fn start(cfg: MqttConfig) -> Running {
         let (tx, rx) = mpsc::channel(16);
         let stop = CancellationToken::new();
         let task = tokio::spawn(greengate::sources::mqtt::run(
@@ -75,37 +76,37 @@ impl Running {
     }
 
     /// The next batch; a generous liveness guard, not a timing assertion.
-    async fn next(&mut self) -> SourceBatch {
+    pub async fn next(&mut self) -> SourceBatch {
         tokio::time::timeout(Duration::from_secs(30), self.rx.recv())
             .await
             .expect("no batch from the MQTT source within 30 s")
             .expect("source channel closed")
     }
 
-    async fn try_next(&mut self, wait: Duration) -> Option<SourceBatch> {
+    pub async fn try_next(&mut self, wait: Duration) -> Option<SourceBatch> {
         tokio::time::timeout(wait, self.rx.recv())
             .await
             .ok()
             .flatten()
     }
 
-    async fn stop(self) {
+    pub async fn stop(self) {
         self.stop.cancel();
         let _ = self.task.await;
     }
 }
 
-fn lines(b: &SourceBatch) -> Vec<String> {
+pub fn lines(b: &SourceBatch) -> Vec<String> {
     b.readings.iter().map(|r| to_line(r).unwrap()).collect()
 }
 
-fn noise(laeq: f64) -> String {
+pub fn noise(laeq: f64) -> String {
     format!(r#"{{"dateObserved": "2025-11-29T12:00:00+08:00", "LAeq": {laeq}, "LAmax": 70}}"#)
 }
 
 /// Publishes until the source delivers a batch: the subscription may not be
 /// in place yet right after a (re)connect.
-async fn publish_until_received(
+pub async fn publish_until_received(
     broker: &Mosquitto,
     run: &mut Running,
     topic: &str,

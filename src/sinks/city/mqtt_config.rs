@@ -112,6 +112,7 @@ impl CityMqttConfig {
             manual_acks: false,
             inflight: INFLIGHT,
             max_incoming: MAX_INCOMING,
+            ..Session::default()
         })
     }
 }

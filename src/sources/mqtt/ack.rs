@@ -20,11 +20,12 @@
 //! is through. Dropping them (and reconnecting) made the broker redeliver the
 //! whole window again and again.
 
-use rumqttc::{AsyncClient, Publish, QoS};
+use rumqttc::QoS;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::common::mqtt::client::{Client, Message};
 use crate::metrics::{self, Counter};
 use crate::pipeline::Ack;
 
@@ -88,14 +89,14 @@ impl Acks {
     }
 
     /// Moves overflowed acks into the request channel while it has room.
-    pub fn flush(&self, client: &AsyncClient) {
+    pub fn flush(&self, client: &Client) {
         let mut q = lock(&self.overflow);
         if !q.is_empty() {
             self.shared(client).drain(&mut q);
         }
     }
 
-    fn shared(&self, client: &AsyncClient) -> Shared {
+    fn shared(&self, client: &Client) -> Shared {
         Shared {
             client: client.clone(),
             generation: self.generation.clone(),
@@ -104,7 +105,7 @@ impl Acks {
         }
     }
 
-    pub fn ack_for(&self, client: &AsyncClient, p: &Publish) -> Option<Ack> {
+    pub fn ack_for(&self, client: &Client, p: &Message) -> Option<Ack> {
         if p.qos == QoS::AtMostOnce {
             return None;
         }
@@ -127,7 +128,7 @@ impl Acks {
 
 /// What an ack needs once fired (cloned handles of [`Acks`]).
 struct Shared {
-    client: AsyncClient,
+    client: Client,
     generation: Arc<AtomicU64>,
     stale: Counter,
     deferred: Counter,
@@ -141,12 +142,10 @@ impl Shared {
             if self.generation.load(Ordering::Acquire) != p.generation {
                 self.stale.inc();
             } else {
-                let mut publish = Publish::new("", p.qos, Vec::new());
-                publish.pkid = p.pkid;
                 // The channel is full (it is never closed while this
                 // generation is current: the source bumps the generation
                 // before its event loop goes away).
-                if self.client.try_ack(&publish).is_err() {
+                if self.client.try_ack(p.pkid, p.qos).is_err() {
                     self.deferred.inc();
                     return;
                 }
@@ -165,55 +164,73 @@ mod tests {
     use super::*;
     use rumqttc::MqttOptions;
 
-    fn publish(pkid: u16) -> Publish {
-        let mut p = Publish::new("t", QoS::AtLeastOnce, Vec::new());
-        p.pkid = pkid;
-        p
+    fn publish(pkid: u16) -> Message {
+        Message {
+            topic: "t".into(),
+            payload: Default::default(),
+            pkid,
+            qos: QoS::AtLeastOnce,
+        }
+    }
+
+    /// Both protocols' clients with a request channel of `cap` (never
+    /// polled), and a way to empty the channel as the event loop would.
+    fn clients(cap: usize) -> Vec<(Client, Box<dyn FnMut()>)> {
+        let (c4, mut e4) = rumqttc::AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), cap);
+        let (c5, mut e5) =
+            rumqttc::v5::AsyncClient::new(rumqttc::v5::MqttOptions::new("t", "127.0.0.1", 1), cap);
+        vec![
+            (Client::V4(c4), Box::new(move || e4.clean())),
+            (Client::V5(c5), Box::new(move || e5.clean())),
+        ]
     }
 
     #[test]
     fn acks_that_find_the_request_channel_full_wait_instead_of_being_dropped() {
         // A request channel with room for two: the event loop is never
         // polled, so the channel is emptied by hand with `clean()`.
-        let (client, mut eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 2);
-        let acks = Acks::new();
-        let fired: Vec<Ack> = (1..=5)
-            .filter_map(|i| acks.ack_for(&client, &publish(i)))
-            .collect();
-        assert_eq!(acks.outstanding(), 5);
-        for a in fired {
-            a.fire();
+        for (client, mut clean) in clients(2) {
+            let acks = Acks::new();
+            let fired: Vec<Ack> = (1..=5)
+                .filter_map(|i| acks.ack_for(&client, &publish(i)))
+                .collect();
+            assert_eq!(acks.outstanding(), 5);
+            for a in fired {
+                a.fire();
+            }
+            assert_eq!(acks.outstanding(), 3, "two sent, three waiting in order");
+            clean(); // the event loop took the two
+            acks.flush(&client);
+            assert_eq!(acks.outstanding(), 1);
+            clean();
+            acks.flush(&client);
+            assert_eq!(acks.outstanding(), 0, "none dropped");
         }
-        assert_eq!(acks.outstanding(), 3, "two sent, three waiting in order");
-        eventloop.clean(); // the event loop took the two
-        acks.flush(&client);
-        assert_eq!(acks.outstanding(), 1);
-        eventloop.clean();
-        acks.flush(&client);
-        assert_eq!(acks.outstanding(), 0, "none dropped");
     }
 
     #[test]
     fn waiting_acks_of_a_closed_connection_are_dropped_as_stale() {
-        let (client, _eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1);
-        let acks = Acks::new();
-        let fired: Vec<Ack> = (1..=3)
-            .filter_map(|i| acks.ack_for(&client, &publish(i)))
-            .collect();
-        for a in fired {
-            a.fire();
+        for (client, _clean) in clients(1) {
+            let acks = Acks::new();
+            let fired: Vec<Ack> = (1..=3)
+                .filter_map(|i| acks.ack_for(&client, &publish(i)))
+                .collect();
+            for a in fired {
+                a.fire();
+            }
+            assert_eq!(acks.outstanding(), 2);
+            acks.new_connection();
+            acks.flush(&client);
+            assert_eq!(acks.outstanding(), 0);
         }
-        assert_eq!(acks.outstanding(), 2);
-        acks.new_connection();
-        acks.flush(&client);
-        assert_eq!(acks.outstanding(), 0);
     }
 
     #[test]
     fn an_ack_dropped_unfired_is_no_longer_outstanding() {
-        let (client, _eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1);
-        let acks = Acks::new();
-        drop(acks.ack_for(&client, &publish(1)));
-        assert_eq!(acks.outstanding(), 0);
+        for (client, _clean) in clients(1) {
+            let acks = Acks::new();
+            drop(acks.ack_for(&client, &publish(1)));
+            assert_eq!(acks.outstanding(), 0);
+        }
     }
 }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-pub use crate::common::mqtt::TlsConfig;
-use crate::common::mqtt::{Connection, OptionsError};
+use crate::common::mqtt::{Connection, OptionsError, MIN_KEEP_ALIVE_V5};
+pub use crate::common::mqtt::{Protocol, TlsConfig};
 use crate::config::{join, Check, Secret, Tags, Validate};
 use crate::profiles::guard::DeviceMismatch;
 use crate::profiles::mqtt::Format;
@@ -33,6 +33,8 @@ const PACKET_OVERHEAD: usize = 64 * 1024 + 16;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct MqttConfig {
+    /// MQTT 3.1.1 (default; `4` or `"3.1.1"`) or `5`.
+    pub protocol: Protocol,
     pub host: String,
     pub port: u16,
     /// Fixed client id: the broker keeps the session (queued QoS 1
@@ -52,8 +54,18 @@ pub struct MqttConfig {
     /// limit); see [`MqttConfig::receive_limit`].
     pub receive_limit_bytes: Option<usize>,
     /// Outgoing in-flight window of the client (rumqttc `inflight`); the
-    /// incoming window is the broker's `max_inflight_messages` in MQTT 3.1.1.
+    /// incoming window is the broker's `max_inflight_messages` in MQTT 3.1.1,
+    /// [`MqttConfig::receive_maximum`] with MQTT 5.
     pub inflight: u16,
+    /// MQTT 5 only: the Receive Maximum announced in CONNECT, the number of
+    /// unacknowledged QoS 1/2 messages the broker may send this session
+    /// (default: `inflight`).
+    pub receive_maximum: Option<u16>,
+    /// MQTT 5 only: how long the broker keeps the session (and its queue)
+    /// after a disconnect. Unset: never expires, as a 3.1.1 persistent
+    /// session.
+    #[serde(deserialize_with = "crate::config::opt_duration")]
+    pub session_expiry: Option<Duration>,
     #[serde(deserialize_with = "crate::config::duration")]
     pub reconnect_min: Duration,
     #[serde(deserialize_with = "crate::config::duration")]
@@ -71,6 +83,7 @@ pub struct MqttConfig {
 impl Default for MqttConfig {
     fn default() -> Self {
         MqttConfig {
+            protocol: Protocol::default(),
             host: "127.0.0.1".into(),
             port: 1883,
             client_id: String::new(),
@@ -83,6 +96,8 @@ impl Default for MqttConfig {
             max_payload_bytes: 256 * 1024,
             receive_limit_bytes: None,
             inflight: 100,
+            receive_maximum: None,
+            session_expiry: None,
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
             subscriptions: Vec::new(),
@@ -180,6 +195,22 @@ impl MqttConfig {
             .min(MQTT_MAX_PACKET)
     }
 
+    /// The MQTT 5 Receive Maximum: `receive_maximum`, else `inflight`.
+    pub fn receive_maximum(&self) -> u16 {
+        self.receive_maximum.unwrap_or(self.inflight).max(1)
+    }
+
+    /// The MQTT 5 Session Expiry Interval in seconds: `session_expiry`, else
+    /// what 3.1.1 does: never expires with `clean_session = false` (`u32::MAX`),
+    /// ends with the connection with `clean_session = true` (0).
+    pub fn session_expiry_secs(&self) -> u32 {
+        match self.session_expiry {
+            Some(d) => u32::try_from(d.as_secs()).unwrap_or(u32::MAX - 1),
+            None if self.clean_session => 0,
+            None => u32::MAX,
+        }
+    }
+
     /// The largest packet rumqttc reads (its incoming limit): a ceiling far
     /// above `max_payload_bytes`, so that a message over the payload limit
     /// still arrives whole, is dead-lettered (its start only) and is
@@ -232,6 +263,7 @@ impl Validate for MqttConfig {
         if self.inflight == 0 {
             cx.problem(join(path, "inflight"), "must be at least 1");
         }
+        self.validate_v5(path, cx);
         if self.reconnect_min.is_zero() {
             cx.problem(join(path, "reconnect_min"), "must be more than 0");
         }
@@ -259,6 +291,44 @@ impl Validate for MqttConfig {
                 cx.problem(join(&sp, "profile"), "must name an MQTT device profile");
             }
             s.tags.validate(&join(&sp, "tags"), cx);
+        }
+    }
+}
+
+impl MqttConfig {
+    /// The MQTT 5 keys: only with `protocol = 5` (with 3.1.1 they would
+    /// silently do nothing), and the keep-alive rumqttc's MQTT 5 client takes.
+    fn validate_v5(&self, path: &str, cx: &mut Check) {
+        if self.protocol != Protocol::V5 {
+            for (key, set) in [
+                ("receive_maximum", self.receive_maximum.is_some()),
+                ("session_expiry", self.session_expiry.is_some()),
+            ] {
+                if set {
+                    cx.problem(
+                        join(path, key),
+                        "needs protocol = 5 (MQTT 3.1.1 has no such property)",
+                    );
+                }
+            }
+            return;
+        }
+        if self.keep_alive < MIN_KEEP_ALIVE_V5 {
+            cx.problem(
+                join(path, "keep_alive"),
+                "must be at least 5s with protocol = 5",
+            );
+        }
+        if self.receive_maximum == Some(0) {
+            cx.problem(join(path, "receive_maximum"), "must be 1..65535");
+        }
+        if let Some(d) = self.session_expiry {
+            if d < Duration::from_secs(1) || d.as_secs() >= u64::from(u32::MAX) {
+                cx.problem(
+                    join(path, "session_expiry"),
+                    "must be at least 1s (0 would end the session, and its queued messages, at every disconnect) and below 136 years; leave it unset for never",
+                );
+            }
         }
     }
 }

@@ -201,3 +201,69 @@ fn the_receive_limit_is_a_ceiling_far_above_the_payload_limit() {
         "{probs:?}"
     );
 }
+
+#[test]
+fn mqtt_5_keys_need_protocol_5_and_mqtt_5_needs_a_keep_alive_of_5s() {
+    let probs = check(serde_json::json!({
+        "client_id": "x",
+        "receive_maximum": 10,
+        "session_expiry": "1h",
+        "subscriptions": [{"filter": "a", "profile": "p"}]
+    }));
+    assert_eq!(
+        probs,
+        [
+            "sources.mqtt.receive_maximum: needs protocol = 5 (MQTT 3.1.1 has no such property)",
+            "sources.mqtt.session_expiry: needs protocol = 5 (MQTT 3.1.1 has no such property)",
+        ]
+    );
+    let probs = check(serde_json::json!({
+        "protocol": 5,
+        "client_id": "x",
+        "keep_alive": "2s",
+        "receive_maximum": 0,
+        "session_expiry": "0s",
+        "subscriptions": [{"filter": "a", "profile": "p"}]
+    }));
+    assert_eq!(probs.len(), 3, "{probs:#?}");
+    assert!(probs[0].starts_with("sources.mqtt.keep_alive: must be at least 5s"));
+    assert!(probs[1].starts_with("sources.mqtt.receive_maximum: must be 1..65535"));
+    assert!(probs[2].starts_with("sources.mqtt.session_expiry: must be at least 1s"));
+}
+
+#[test]
+fn mqtt_5_defaults_follow_the_3_1_1_session() {
+    let mut c = MqttConfig {
+        protocol: Protocol::V5,
+        inflight: 42,
+        ..Default::default()
+    };
+    assert_eq!(c.receive_maximum(), 42, "the window defaults to inflight");
+    assert_eq!(
+        c.session_expiry_secs(),
+        u32::MAX,
+        "a persistent session never expires"
+    );
+    c.clean_session = true;
+    assert_eq!(
+        c.session_expiry_secs(),
+        0,
+        "a clean session ends with the connection"
+    );
+    c.session_expiry = Some(Duration::from_secs(3600));
+    c.receive_maximum = Some(7);
+    assert_eq!((c.receive_maximum(), c.session_expiry_secs()), (7, 3600));
+}
+
+#[test]
+fn protocol_4_and_3_1_1_name_the_default() {
+    for p in [serde_json::json!(4), serde_json::json!("3.1.1")] {
+        let probs = check(serde_json::json!({
+            "protocol": p,
+            "client_id": "x",
+            "keep_alive": "1s",
+            "subscriptions": [{"filter": "a", "profile": "p"}]
+        }));
+        assert!(probs.is_empty(), "{probs:?}");
+    }
+}

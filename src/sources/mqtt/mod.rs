@@ -27,9 +27,13 @@
 //!   Only a packet above `receive_limit_bytes` fails the connection (rumqttc
 //!   refuses it before parsing its packet id, so it cannot be acknowledged,
 //!   and the broker redelivers it): the broker's `message_size_limit` must
-//!   be below it (see `session.rs` and docs/delivery.md). MQTT 5's Maximum
-//!   Packet Size in CONNECT would let the broker drop such messages itself;
-//!   this source speaks MQTT 3.1.1.
+//!   be below it (see `session.rs` and docs/delivery.md). With
+//!   `protocol = 5` the limit is announced as CONNECT's Maximum Packet Size,
+//!   and the broker drops such a message itself instead of sending it.
+//! - Both protocols run this same loop, acks and routing: only the client
+//!   (`crate::common::mqtt::client`) differs. With MQTT 5 the broker's
+//!   in-flight window towards us is our Receive Maximum, not its
+//!   `max_inflight_messages`.
 
 mod ack;
 pub mod config;
@@ -37,7 +41,6 @@ mod options;
 pub mod router;
 mod session;
 
-use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +49,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use crate::backoff::Backoff;
+use crate::common::mqtt::client::{self, Client, Event, EventLoop, Message};
 use crate::common::mqtt::REQUEST_CAPACITY;
 use crate::deadletter::DeadLetter;
 use crate::metrics::{self, Counter, Gauge};
@@ -65,7 +69,7 @@ const ACK_GRACE: Duration = Duration::from_secs(5);
 /// share each subscription as `$share/<share_group>/<filter>`: the broker
 /// spreads messages over them and each has its own in-flight window, so
 /// throughput is not capped by one session's window (MQTT 3.1.1 has no
-/// receive-maximum). Every session sends into the same `tx`; acks stay in
+/// receive-maximum; with MQTT 5 `receive_maximum` widens one session's). Every session sends into the same `tx`; acks stay in
 /// receive order per session, which is what MQTT requires.
 pub async fn run(
     cfg: MqttConfig,
@@ -149,9 +153,9 @@ impl Source {
                 }
             }
         };
-        info!(client_id = %self.cfg.client_id, subscriptions = self.router.routes.len(), "MQTT source starting.");
+        info!(client_id = %self.cfg.client_id, protocol = %self.cfg.protocol, subscriptions = self.router.routes.len(), "MQTT source starting.");
         self.set_ready(false);
-        let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+        let (client, mut eventloop) = client::new(opts, REQUEST_CAPACITY);
         let errors = metrics::counter(
             "mqtt_connection_errors_total",
             "MQTT connection failures (each followed by a backoff and a reconnect).",
@@ -169,11 +173,11 @@ impl Source {
                 e = eventloop.poll() => e,
             };
             match event {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                Ok(Event::ConnAck(ack)) => {
                     backoff.reset();
                     self.on_connect(&ack);
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
+                Ok(Event::Publish(p)) => {
                     let full = match tx.try_send(self.batch(&client, p)) {
                         Ok(()) => None,
                         Err(TrySendError::Closed(_)) => {
@@ -198,7 +202,7 @@ impl Source {
                         }
                     }
                 }
-                Ok(Event::Incoming(Packet::SubAck(s))) => self.on_suback(&s),
+                Ok(Event::SubAck(s)) => self.on_suback(&s),
                 Ok(_) => {}
                 Err(e) => {
                     self.on_disconnect();
@@ -210,6 +214,7 @@ impl Source {
                         break;
                     }
                     self.on_refused_packet(&e);
+                    self.on_reason(&e);
                     let delay = backoff.next_delay();
                     warn!(error = %e, retry_in = ?delay, "MQTT connection failed; reconnecting.");
                     self.refresh_options(&mut eventloop);
@@ -237,21 +242,12 @@ impl Source {
     /// the source must stop.
     async fn forward_stranded(
         &mut self,
-        client: &AsyncClient,
+        client: &Client,
         eventloop: &mut EventLoop,
         tx: &SourceTx,
         shutdown: &CancellationToken,
     ) -> bool {
-        let stranded: Vec<Publish> = eventloop
-            .state
-            .events
-            .drain(..)
-            .filter_map(|e| match e {
-                Event::Incoming(Packet::Publish(p)) => Some(p),
-                _ => None,
-            })
-            .collect();
-        for p in stranded {
+        for p in eventloop.take_stranded() {
             let mut batch = self.batch(client, p);
             batch.ack = None;
             tokio::select! {
@@ -273,7 +269,7 @@ impl Source {
     }
 
     /// The batch for one message: readings or a dead letter, plus its ack.
-    fn batch(&mut self, client: &AsyncClient, p: Publish) -> SourceBatch {
+    fn batch(&mut self, client: &Client, p: Message) -> SourceBatch {
         let ack = self.acks.ack_for(client, &p);
         match self
             .router
@@ -310,7 +306,7 @@ impl Source {
     /// After shutdown: keep the connection while the pipeline stores what it
     /// has and fires the acks, then disconnect (the DISCONNECT is queued
     /// behind the acks, so seeing it go out means they went out).
-    async fn drain_acks(&mut self, client: &AsyncClient, eventloop: &mut EventLoop) {
+    async fn drain_acks(&mut self, client: &Client, eventloop: &mut EventLoop) {
         let deadline = tokio::time::Instant::now() + ACK_GRACE;
         let mut disconnecting = false;
         // Without a connection the acks cannot be sent: the broker redelivers.
@@ -323,7 +319,7 @@ impl Source {
             }
             self.acks.flush(client);
             match tokio::time::timeout_at(deadline, eventloop.poll()).await {
-                Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => break,
+                Ok(Ok(Event::DisconnectSent)) => break,
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) | Err(_) => self.is_connected = false,
             }

@@ -1,13 +1,18 @@
 //! Connection events of one MQTT session: connect, disconnect,
-//! subscriptions and a packet refused for its size.
+//! subscriptions, reason codes and a packet refused for its size.
+//!
+//! Every CONNACK, SUBACK return code and broker DISCONNECT is logged with
+//! its reason code and counted in `mqtt_reason_codes_total{packet,code}`.
 
-use rumqttc::{
-    AsyncClient, ConnAck, ConnectionError, EventLoop, SubAck, SubscribeFilter, SubscribeReasonCode,
-};
+use rumqttc::QoS;
 use tracing::{debug, error, info, warn};
 
-use super::options::{options, qos, refused_packet_size};
+use super::options::{options, qos};
 use super::Source;
+use crate::common::mqtt::client::{
+    reason_counter, Client, ConnAck, ConnectionError, EventLoop, SubCode,
+};
+use crate::common::mqtt::Protocol;
 use crate::metrics;
 
 impl Source {
@@ -16,7 +21,24 @@ impl Source {
         self.acks.new_connection();
         self.connected.set(1);
         self.is_connected = true;
-        info!(session_present = ack.session_present, "MQTT connected.");
+        reason_counter("connack", "success").inc();
+        if self.cfg.protocol == Protocol::V5 {
+            info!(
+                session_present = ack.session_present,
+                code = "success",
+                receive_maximum = self.cfg.receive_maximum(),
+                session_expiry_secs = ack.session_expiry.unwrap_or(self.cfg.session_expiry_secs()),
+                broker_receive_maximum = ?ack.receive_maximum,
+                broker_max_packet_size = ?ack.max_packet_size,
+                "MQTT 5 connected."
+            );
+        } else {
+            info!(
+                session_present = ack.session_present,
+                code = "success",
+                "MQTT connected."
+            );
+        }
         if !ack.session_present || !self.subscribed_once {
             self.need_subscribe = true;
         } else {
@@ -36,18 +58,18 @@ impl Source {
         crate::http::set_ready(&format!("mqtt:{}", self.cfg.client_id), ready);
     }
 
-    pub(super) fn subscribe(&mut self, client: &AsyncClient) {
-        let filters: Vec<SubscribeFilter> = self
+    pub(super) fn subscribe(&mut self, client: &Client) {
+        let filters: Vec<(String, QoS)> = self
             .router
             .routes
             .iter()
-            .map(|r| SubscribeFilter::new(r.filter.broker_filter().to_string(), qos(r.qos)))
+            .map(|r| (r.filter.broker_filter().to_string(), qos(r.qos)))
             .collect();
         if filters.is_empty() {
             self.need_subscribe = false;
             return;
         }
-        match client.try_subscribe_many(filters) {
+        match client.try_subscribe_many(&filters) {
             Ok(()) => {
                 self.need_subscribe = false;
                 self.subscribed_once = true;
@@ -57,20 +79,21 @@ impl Source {
         }
     }
 
-    pub(super) fn on_suback(&self, s: &SubAck) {
-        for (route, code) in self.router.routes.iter().zip(&s.return_codes) {
-            match code {
-                SubscribeReasonCode::Failure => {
+    pub(super) fn on_suback(&self, codes: &[SubCode]) {
+        for (route, c) in self.router.routes.iter().zip(codes) {
+            reason_counter("suback", &c.code).inc();
+            match c.granted {
+                None => {
                     metrics::counter(
                         "mqtt_subscriptions_refused_total",
                         "Subscriptions the broker refused.",
                         &[],
                     )
                     .inc();
-                    error!(filter = %route.filter, "MQTT subscription refused by the broker.");
+                    error!(filter = %route.filter, code = %c.code, "MQTT subscription refused by the broker.");
                 }
-                SubscribeReasonCode::Success(q) => {
-                    debug!(filter = %route.filter, qos = ?q, "MQTT subscription granted.")
+                Some(q) => {
+                    debug!(filter = %route.filter, qos = ?q, code = %c.code, "MQTT subscription granted.")
                 }
             }
         }
@@ -87,7 +110,7 @@ impl Source {
     /// with a raised limit: the limit is what bounds the memory one message
     /// takes). Everything up to the limit arrives and is dead-lettered.
     pub(super) fn on_refused_packet(&mut self, e: &ConnectionError) {
-        let Some(n) = refused_packet_size(e) else {
+        let Some(n) = e.refused_packet_size() else {
             return;
         };
         let count = self.count_rejected("packet_too_large");
@@ -102,10 +125,25 @@ impl Source {
         }
     }
 
+    /// A refused CONNACK or (MQTT 5) a DISCONNECT from the broker: logged
+    /// with its reason code and counted.
+    pub(super) fn on_reason(&self, e: &ConnectionError) {
+        let Some((packet, code, reason)) = e.reason() else {
+            return;
+        };
+        reason_counter(packet, &code).inc();
+        match packet {
+            "connack" => error!(packet, code = %code, "MQTT connection refused by the broker."),
+            _ => {
+                warn!(packet, code = %code, reason = reason.as_deref().unwrap_or(""), "MQTT broker closed the connection.")
+            }
+        }
+    }
+
     /// Re-reads the password and TLS files for the next connection.
     pub(super) fn refresh_options(&self, eventloop: &mut EventLoop) {
         match options(&self.cfg) {
-            Ok(o) => eventloop.mqtt_options = o,
+            Ok(o) => eventloop.set_options(o),
             Err(e) => {
                 warn!(error = %e, "MQTT client options could not be refreshed; keeping the previous ones.")
             }

@@ -1,0 +1,57 @@
+use super::*;
+
+#[test]
+fn reason_codes_are_snake_case_names() {
+    assert_eq!(
+        snake(&p5::ConnectReturnCode::NotAuthorized),
+        "not_authorized"
+    );
+    assert_eq!(snake(&rumqttc::ConnectReturnCode::Success), "success");
+    assert_eq!(
+        snake(&p5::DisconnectReasonCode::SessionTakenOver),
+        "session_taken_over"
+    );
+    assert_eq!(
+        snake(&p5::SubscribeReasonCode::SharedSubscriptionsNotSupported),
+        "shared_subscriptions_not_supported"
+    );
+    assert_eq!(granted(QoS::AtLeastOnce).code, "granted_qos_1");
+}
+
+#[test]
+fn refused_connacks_and_broker_disconnects_carry_their_reason() {
+    let e = ConnectionError::V5(v5::ConnectionError::MqttState(
+        v5::StateError::ServerDisconnect {
+            reason_code: p5::DisconnectReasonCode::SessionTakenOver,
+            reason_string: Some("bye".into()),
+        },
+    ));
+    assert_eq!(
+        e.reason(),
+        Some((
+            "disconnect",
+            "session_taken_over".into(),
+            Some("bye".into())
+        ))
+    );
+    let e = ConnectionError::V5(v5::ConnectionError::ConnectionRefused(
+        p5::ConnectReturnCode::NotAuthorized,
+    ));
+    assert_eq!(e.reason(), Some(("connack", "not_authorized".into(), None)));
+    let e = ConnectionError::V4(rumqttc::ConnectionError::ConnectionRefused(
+        rumqttc::ConnectReturnCode::BadUserNamePassword,
+    ));
+    assert_eq!(
+        e.reason(),
+        Some(("connack", "bad_user_name_password".into(), None))
+    );
+    let e = ConnectionError::V4(rumqttc::ConnectionError::RequestsDone);
+    assert_eq!(e.reason(), None);
+}
+
+#[test]
+fn qos_maps_both_ways() {
+    for q in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        assert_eq!(qos4(qos5(q)), q);
+    }
+}
