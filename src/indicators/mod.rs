@@ -16,6 +16,7 @@ pub mod config;
 mod ctx;
 mod drops;
 mod engine;
+mod event_clock;
 mod health;
 pub mod history;
 mod infra;
@@ -32,3 +33,4 @@ pub mod window;
 
 pub use assess::{render_text, Assessment, Criterion, Verdict};
 pub use engine::{Ctx, IndicatorEngine, IndicatorError, State, STATE_VERSION};
+pub use event_clock::EventClock;
