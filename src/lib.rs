@@ -33,3 +33,4 @@ pub mod signal;
 pub mod sim;
 pub mod sinks;
 pub mod sources;
+pub mod store;
