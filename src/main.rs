@@ -54,6 +54,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Recorded readings (line-protocol files or the store) through the
+    /// indicator engine in event time; the indicators to a file or the store.
+    Replay(greengate::app::replay::Args),
     /// A whole simulated community through the real pipeline, on this
     /// machine alone: embedded MQTT broker, simulated devices, the daemon,
     /// a live summary. Ctrl-C stops it.
@@ -160,6 +163,7 @@ fn main() -> ExitCode {
             to,
             json,
         } => assess(&config, from, to, json),
+        Command::Replay(args) => greengate::app::replay::main(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => greengate::demo::main(args),
         #[cfg(feature = "demo")]

@@ -14,6 +14,8 @@ pub mod indicators;
 pub mod modbus_raw;
 pub mod preflight;
 pub mod reload;
+pub mod replay;
+mod replay_io;
 
 pub use config::Config;
 

@@ -9,6 +9,7 @@ mod faults_support;
 mod http_support;
 mod modbus_support;
 mod outbox_support;
+mod replay_support;
 
 mod city_sink;
 mod city_sink_mqtt;
@@ -48,4 +49,5 @@ mod outbox_disk_full;
 mod pipeline;
 mod pipeline_faults;
 mod profiles;
+mod replay;
 mod simulate;
