@@ -26,6 +26,7 @@ pub mod noise;
 mod parking;
 mod registry;
 mod security;
+pub mod stored;
 pub mod water;
 mod water_balance;
 mod water_close;

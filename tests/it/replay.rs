@@ -98,8 +98,39 @@ fn a_replayed_day_equals_the_live_day_to_the_digit() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    // The assessment from the engine's own history, from the day before
+    // (the noise day holding the replayed night began at 06:00 then).
+    let since = "2026-03-09T00:00:00+08:00";
+    let q = format!(
+        "/assess?from={}&to={}",
+        since.replace('+', "%2B"),
+        TO.replace('+', "%2B")
+    );
+    let (status, engine_assessment) = crate::common::http("GET", http_port, &q, b"").unwrap();
+    assert_eq!(status, 200, "{engine_assessment}");
     assert_eq!(d.stop(), 0, "{}", d.log());
     let live = gg_points(&influx, "live");
+
+    // The same period assessed from the gg_* points in InfluxDB.
+    let out = Command::new(env!("CARGO_BIN_EXE_greengate"))
+        .args(["assess", "-c"])
+        .arg(&live_cfg)
+        .args(["--from-store", "--from", since, "--to", TO, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_store: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let from_engine: serde_json::Value = serde_json::from_str(&engine_assessment).unwrap();
+    assert_eq!(from_store, from_engine);
+    let c10 = &from_store["criteria"][9];
+    assert!(
+        c10["figures"]["night_valid_point_days"].as_f64() > Some(0.0),
+        "{c10}"
+    );
     for m in [
         "gg_noise_minute ",
         "gg_noise_hour ",
