@@ -34,3 +34,4 @@ pub mod sim;
 pub mod sinks;
 pub mod sources;
 pub mod status;
+pub mod store;

@@ -53,7 +53,13 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Read the gg_* history from the store ([store]) instead of the checkpoint.
+        #[arg(long)]
+        from_store: bool,
     },
+    /// Recorded readings (line-protocol files or the store) through the
+    /// indicator engine in event time; the indicators to a file or the store.
+    Replay(greengate::app::replay::Args),
     /// A whole simulated community through the real pipeline, on this
     /// machine alone: embedded MQTT broker, simulated devices, the daemon,
     /// a live summary. Ctrl-C stops it.
@@ -70,6 +76,7 @@ fn assess(
     from: Option<String>,
     to: Option<String>,
     json: bool,
+    from_store: bool,
 ) -> ExitCode {
     let cfg = match load(config) {
         Ok(c) => c,
@@ -90,6 +97,15 @@ fn assess(
                 return ExitCode::from(EXIT_INVALID_CONFIG);
             }
         };
+    if from_store {
+        return match greengate::app::assess_store::assess(&cfg, from, to) {
+            Ok(a) => print_assessment(&a, json),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let engine = match greengate::app::indicators::engine(&cfg) {
         Ok((e, _)) => e,
         Err(e) => {
@@ -98,11 +114,14 @@ fn assess(
         }
     };
     let e = engine.lock().unwrap_or_else(|p| p.into_inner());
-    let a = e.assess(from, to);
+    print_assessment(&e.assess(from, to), json)
+}
+
+fn print_assessment(a: &greengate::indicators::Assessment, json: bool) -> ExitCode {
     if json {
-        println!("{}", serde_json::to_string_pretty(&a).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(a).unwrap_or_default());
     } else {
-        print!("{}", greengate::indicators::render_text(&a));
+        print!("{}", greengate::indicators::render_text(a));
     }
     ExitCode::SUCCESS
 }
@@ -159,7 +178,9 @@ fn main() -> ExitCode {
             from,
             to,
             json,
-        } => assess(&config, from, to, json),
+            from_store,
+        } => assess(&config, from, to, json, from_store),
+        Command::Replay(args) => greengate::app::replay::main(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => greengate::demo::main(args),
         #[cfg(feature = "demo")]

@@ -122,6 +122,8 @@ pub struct Config {
     pub sources: SourcesConfig,
     pub sinks: SinksConfig,
     pub indicators: IndicatorsConfig,
+    /// `[store]`: where replay and assessment read the store back.
+    pub store: crate::store::StoreConfig,
     /// The config file's directory: relative paths resolve against it.
     pub base_dir: PathBuf,
     /// The device profiles loaded from `[profiles]`.
@@ -139,6 +141,7 @@ const SECTIONS: &[&str] = &[
     "sources",
     "sinks",
     "indicators",
+    "store",
 ];
 
 impl Config {
@@ -187,6 +190,7 @@ impl Config {
         let sources = config::section(&mut s, "sources", &mut cx);
         let sinks = config::section(&mut s, "sinks", &mut cx);
         let indicators = config::section(&mut s, "indicators", &mut cx);
+        let store: Option<crate::store::StoreConfig> = config::section(&mut s, "store", &mut cx);
         // Validate every section that parsed, so one broken section does not
         // hide the problems of the others.
         validate_opt(&site, "site", &mut cx);
@@ -198,6 +202,7 @@ impl Config {
         validate_opt(&sources, "sources", &mut cx);
         validate_opt(&sinks, "sinks", &mut cx);
         validate_opt(&indicators, "indicators", &mut cx);
+        validate_opt(&store, "store", &mut cx);
         // Profiles are loaded (and their files checked) whatever else failed.
         let profile_set = Arc::new(
             profiles
@@ -221,6 +226,7 @@ impl Config {
             Some(sources),
             Some(sinks),
             Some(indicators),
+            Some(store),
         ) = (
             site,
             log,
@@ -232,6 +238,7 @@ impl Config {
             sources,
             sinks,
             indicators,
+            store,
         )
         else {
             return Err(Problems(cx.problems().to_vec()));
@@ -247,6 +254,7 @@ impl Config {
             sources,
             sinks,
             indicators,
+            store,
             base_dir: base_dir.to_path_buf(),
             profile_set,
         };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::app::Config;
 use crate::indicators::config::WatermarkClock;
-use crate::indicators::IndicatorEngine;
+use crate::indicators::{EventClock, IndicatorEngine};
 use crate::model::Reading;
 use crate::pipeline::IndicatorSink;
 
@@ -53,9 +53,11 @@ pub fn engine(cfg: &Config) -> anyhow::Result<(SharedEngine, Option<PathBuf>)> {
 /// The pipeline's handle on the shared engine.
 pub struct EngineSink {
     engine: SharedEngine,
-    /// With `watermark = "event_time"`: the newest reading time seen, within
-    /// `max_clock_skew` of the clock that drives the engine.
-    event_clock: Option<(i64, i64)>,
+    /// With `watermark = "event_time"`: the readings drive the engine, not
+    /// the wall clock (see [`EventClock`]).
+    event_clock: Option<EventClock>,
+    /// Windows closed while recording (event time), for the next `advance`.
+    pending: Vec<Reading>,
     checkpoint: Option<PathBuf>,
     every: Duration,
     last_save: Instant,
@@ -67,26 +69,28 @@ impl EngineSink {
             let e = engine.lock().unwrap_or_else(|p| p.into_inner());
             let cfg = &e.ctx().cfg;
             (cfg.watermark == WatermarkClock::EventTime).then(|| {
-                (
-                    i64::MIN,
-                    cfg.max_clock_skew.as_nanos().min(i64::MAX as u128) as i64,
-                )
+                EventClock::new(cfg.max_clock_skew.as_nanos().min(i64::MAX as u128) as i64)
             })
         };
         EngineSink {
             engine,
             event_clock,
+            pending: Vec::new(),
             checkpoint,
             every,
             last_save: Instant::now(),
         }
     }
 
-    fn clock(&self, now_ns: i64) -> i64 {
-        match self.event_clock {
-            Some((newest, _)) => now_ns.max(newest),
-            None => now_ns,
+    /// Closes what is due: by the wall clock, or in event time by the
+    /// newest reading only (a past day is replayed as it happened).
+    fn due(&mut self, e: &mut IndicatorEngine, now_ns: i64) -> Vec<Reading> {
+        let mut out = std::mem::take(&mut self.pending);
+        match self.event_clock.as_mut() {
+            Some(c) => out.extend(c.advance(e)),
+            None => out.extend(e.advance(now_ns)),
         }
+        out
     }
 
     fn save(&mut self, e: &IndicatorEngine) {
@@ -108,20 +112,16 @@ impl EngineSink {
 impl IndicatorSink for EngineSink {
     fn record(&mut self, r: &Reading) {
         let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-        e.record(r);
-        if let Some((newest, skew)) = self.event_clock.as_mut() {
-            let clock = (*newest).max(crate::model::now_ns());
-            if r.time_ns > *newest && r.time_ns <= clock.saturating_add(*skew) {
-                *newest = r.time_ns;
-            }
+        match self.event_clock.as_mut() {
+            Some(c) => c.feed(&mut e, r, crate::model::now_ns(), &mut self.pending),
+            None => e.record(r),
         }
     }
 
     fn advance(&mut self, now_ns: i64) -> Vec<Reading> {
-        let now_ns = self.clock(now_ns);
         let engine = self.engine.clone();
         let mut e = engine.lock().unwrap_or_else(|p| p.into_inner());
-        let out = e.advance(now_ns);
+        let out = self.due(&mut e, now_ns);
         if self.last_save.elapsed() >= self.every {
             self.save(&e);
         }
@@ -140,10 +140,9 @@ impl IndicatorSink for EngineSink {
     }
 
     fn finish(&mut self, now_ns: i64) -> Vec<Reading> {
-        let now_ns = self.clock(now_ns);
         let engine = self.engine.clone();
         let mut e = engine.lock().unwrap_or_else(|p| p.into_inner());
-        let out = e.advance(now_ns);
+        let out = self.due(&mut e, now_ns);
         self.save(&e);
         out
     }

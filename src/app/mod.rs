@@ -9,11 +9,14 @@
 //! unsent stays in the outbox for the next start. The outbox is never
 //! written to after the pipeline ends, so no write is ever aborted halfway.
 
+pub mod assess_store;
 pub mod config;
 pub mod indicators;
 pub mod modbus_raw;
 pub mod preflight;
 pub mod reload;
+pub mod replay;
+mod replay_io;
 
 pub use config::Config;
 

@@ -38,8 +38,9 @@ pub struct IndicatorsConfig {
     #[serde(deserialize_with = "crate::config::duration")]
     pub max_clock_skew: Duration,
     /// What drives the watermark: `wall_clock` (production: windows close
-    /// by the gateway's clock) or `event_time` (the newest accepted reading
-    /// also advances it: for replays and accelerated simulations).
+    /// by the gateway's clock) or `event_time` (only the newest accepted
+    /// reading moves it, never the wall clock: for ingesting a past day,
+    /// replays and accelerated simulations; see `super::event_clock`).
     pub watermark: WatermarkClock,
     /// The infrastructure interval (water, lighting, parking, security,
     /// health); must divide a day.

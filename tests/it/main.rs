@@ -10,6 +10,7 @@ mod http_support;
 mod modbus_support;
 mod outbox_support;
 mod status_support;
+mod replay_support;
 
 mod city_sink;
 mod city_sink_mqtt;
@@ -51,5 +52,6 @@ mod outbox_disk_full;
 mod pipeline;
 mod pipeline_faults;
 mod profiles;
+mod replay;
 mod simulate;
 mod status_page;
