@@ -215,7 +215,13 @@ pub fn noise(p: &Period<'_>, c: &mut Evidence) -> Verdict {
     let ac = &p.cx.cfg.assess;
     let recs = (p.h.noise.iter()).filter(|r| r.day >= p.from && r.day < p.to);
     let (mut dv, mut dc, mut nv, mut nc, mut ev) = (0u32, 0u32, 0u32, 0u32, 0u32);
+    // Why hours were invalid: sensors sampling at another interval than
+    // configured (coverage is judged by sample_interval).
+    let mut off: BTreeMap<&str, f64> = BTreeMap::new();
     for r in recs {
+        if let Some(s) = r.observed_interval_s {
+            off.insert(&r.device, s);
+        }
         if let Some(ok) = r.day_ok {
             dv += 1;
             dc += ok as u32;
@@ -230,6 +236,12 @@ pub fn noise(p: &Period<'_>, c: &mut Evidence) -> Verdict {
     c.fig("day_valid_point_days", dv as f64);
     c.fig("night_valid_point_days", nv as f64);
     c.fig("night_sudden_events", ev as f64);
+    for (dev, s) in &off {
+        c.note(&format!(
+            "{dev}: samples every {s} s, not at its configured sample_interval: its hours \
+             count as invalid (low coverage); set its sample_interval"
+        ));
+    }
     let day = (dv > 0).then(|| {
         let pct = 100.0 * dc as f64 / dv as f64;
         c.fig("day_compliance_pct", pct);

@@ -314,8 +314,31 @@ fn a_one_minute_sensor_left_at_the_default_interval_is_reported_not_silent() {
             e.record(&r);
         }
         out.extend(e.advance(DAY0 + 2 * HOUR + 5 * MINUTE));
+        // The noise day closes at 06:00 the next morning.
+        out.extend(e.advance(DAY0 + 24 * HOUR + 5 * MINUTE));
         out
     });
+    let day = out
+        .iter()
+        .find(|r| r.measurement == "gg_noise_day")
+        .expect("the noise day");
+    assert_eq!(
+        day.field("observed_interval_s"),
+        Some(&FieldValue::Float(60.0))
+    );
+    let a = e.assess(DAY0 - HOUR, DAY0 + 2 * 24 * HOUR);
+    let c10 = a
+        .criteria
+        .iter()
+        .find(|c| c.number == 10)
+        .expect("criterion 10");
+    assert!(
+        c10.notes
+            .iter()
+            .any(|n| n.contains(id) && n.contains("60 s") && n.contains("sample_interval")),
+        "{:?}",
+        c10.notes
+    );
     let hour = out
         .iter()
         .find(|r| r.measurement == "gg_noise_hour" && r.time_ns == DAY0)

@@ -9,8 +9,8 @@ mod faults_support;
 mod http_support;
 mod modbus_support;
 mod outbox_support;
-mod status_support;
 mod replay_support;
+mod status_support;
 
 mod city_sink;
 mod city_sink_mqtt;
