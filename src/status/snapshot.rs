@@ -2,14 +2,14 @@
 //! dead letters (here), indicators and the assessment (`sections`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use super::latest::Latest;
-use crate::app::indicators::SharedEngine;
 use crate::deadletter::DeadLetterWriter;
+use crate::indicators::IndicatorEngine;
 use crate::metrics;
 use crate::model::{FieldValue, Reading};
 use crate::pipeline::{Enrich, Origin};
@@ -80,7 +80,7 @@ pub struct Board {
     pub info: StaticInfo,
     pub latest: Arc<Latest>,
     pub dead: DeadLetterWriter,
-    pub engine: Option<SharedEngine>,
+    pub engine: Option<Arc<Mutex<IndicatorEngine>>>,
     /// The device registry in force (follows reloads).
     pub registry: watch::Receiver<Enrich>,
     pub profiles: Arc<ProfileSet>,
@@ -90,7 +90,7 @@ impl Board {
     pub fn new(
         cfg: &crate::app::Config,
         dead: DeadLetterWriter,
-        engine: Option<SharedEngine>,
+        engine: Option<Arc<Mutex<IndicatorEngine>>>,
         registry: watch::Receiver<Enrich>,
     ) -> Board {
         Board {
