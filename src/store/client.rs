@@ -7,17 +7,23 @@ use std::time::Duration;
 use super::config::Target;
 use super::series::{parse_answer, Series};
 use super::StoreError;
-use crate::sinks::influxdb::config::Auth;
+use crate::sinks::influxdb::{error_chain, Redactor};
 
 /// The largest line (one chunk, or one whole answer from a store that does
 /// not chunk) held in memory: beyond it, lower `store.page`.
 const MAX_CHUNK: usize = 256 << 20;
+
+/// The most of a refusal's body kept for the error.
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// A client for one store endpoint.
 pub struct StoreClient {
     http: reqwest::Client,
     base: reqwest::Url,
     target: Target,
+    /// What the store answers can echo the credentials (a proxy that
+    /// reflects the request): redacted as the sink does.
+    redactor: Redactor,
 }
 
 impl StoreClient {
@@ -34,6 +40,7 @@ impl StoreClient {
         Ok(StoreClient {
             http,
             base,
+            redactor: Redactor::new(&target.auth),
             target: target.clone(),
         })
     }
@@ -61,14 +68,30 @@ impl StoreClient {
         u
     }
 
-    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.target.auth {
-            Auth::None => req,
-            Auth::Token(t) => req.header(
-                reqwest::header::AUTHORIZATION,
-                format!("Token {}", t.expose()),
-            ),
-            Auth::Basic { username, password } => req.basic_auth(username, Some(password.expose())),
+    /// Sends a request with the credentials; a transport error redacted.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, StoreError> {
+        (self.target.auth.apply(req).send().await).map_err(|e| self.transport(&e))
+    }
+
+    fn transport(&self, e: &reqwest::Error) -> StoreError {
+        StoreError::Transport(self.redactor.redact(&error_chain(e)))
+    }
+
+    /// A non-2xx answer as an error: its status and the start of its body,
+    /// redacted.
+    async fn refused(&self, mut resp: reqwest::Response) -> StoreError {
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Ok(Some(c)) = resp.chunk().await {
+            body.extend_from_slice(&c);
+            if body.len() > MAX_ERROR_BODY {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&body);
+        StoreError::Status {
+            status,
+            body: self.redactor.redact(text.trim()),
         }
     }
 
@@ -85,27 +108,13 @@ impl StoreClient {
             .append_pair("chunked", "true")
             .append_pair("chunk_size", &self.target.chunk_size.to_string())
             .append_pair("q", q);
-        let mut resp = self
-            .authorize(self.http.get(u))
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = resp.status().as_u16();
-        let mut buf: Vec<u8> = Vec::new();
-        if !(200..300).contains(&status) {
-            while let Ok(Some(c)) = resp.chunk().await {
-                buf.extend_from_slice(&c);
-                if buf.len() > 64 * 1024 {
-                    break;
-                }
-            }
-            return Err(StoreError::Status {
-                status,
-                body: String::from_utf8_lossy(&buf).trim().to_string(),
-            });
+        let mut resp = self.send(self.http.get(u)).await?;
+        if !resp.status().is_success() {
+            return Err(self.refused(resp).await);
         }
+        let mut buf: Vec<u8> = Vec::new();
         loop {
-            let chunk = resp.chunk().await.map_err(transport)?;
+            let chunk = resp.chunk().await.map_err(|e| self.transport(&e))?;
             let done = chunk.is_none();
             if let Some(c) = chunk {
                 buf.extend_from_slice(&c);
@@ -136,40 +145,15 @@ impl StoreClient {
     pub async fn write(&self, lines: Vec<u8>) -> Result<(), StoreError> {
         let mut u = self.url("/write");
         u.query_pairs_mut().append_pair("precision", "ns");
-        let mut resp = self
-            .authorize(self.http.post(u))
+        let req = (self.http.post(u))
             .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(lines)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = resp.status().as_u16();
-        if (200..300).contains(&status) {
+            .body(lines);
+        let resp = self.send(req).await?;
+        if resp.status().is_success() {
             return Ok(());
         }
-        let mut body = Vec::new();
-        while let Ok(Some(c)) = resp.chunk().await {
-            body.extend_from_slice(&c);
-            if body.len() > 64 * 1024 {
-                break;
-            }
-        }
-        Err(StoreError::Status {
-            status,
-            body: String::from_utf8_lossy(&body).trim().to_string(),
-        })
+        Err(self.refused(resp).await)
     }
-}
-
-fn transport(e: reqwest::Error) -> StoreError {
-    let mut message = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        src = s.source();
-    }
-    StoreError::Transport(message)
 }
 
 /// An InfluxQL identifier in double quotes.

@@ -84,14 +84,7 @@ impl Client {
         if self.gzip {
             req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
         }
-        req = match &self.auth {
-            Auth::None => req,
-            Auth::Token(t) => req.header(
-                reqwest::header::AUTHORIZATION,
-                format!("Token {}", t.expose()),
-            ),
-            Auth::Basic { username, password } => req.basic_auth(username, Some(password.expose())),
-        };
+        req = self.auth.apply(req);
         let mut resp = req.send().await.map_err(|e| {
             let mut f = failure(e);
             f.message = self.redactor.redact(&f.message);
@@ -128,15 +121,22 @@ fn failure(e: reqwest::Error) -> Failure {
     } else {
         ErrorKind::Transport
     };
-    // The full chain ("error sending request ...: connection refused").
+    Failure {
+        kind,
+        message: error_chain(&e),
+    }
+}
+
+/// The full chain of an error ("error sending request ...: connection refused").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
-    let mut src = std::error::Error::source(&e);
+    let mut src = e.source();
     while let Some(s) = src {
         message.push_str(": ");
         message.push_str(&s.to_string());
         src = s.source();
     }
-    Failure { kind, message }
+    message
 }
 
 #[cfg(test)]

@@ -101,6 +101,21 @@ pub enum Auth {
     },
 }
 
+impl Auth {
+    /// Puts the credentials on a request (the sink's writes, the store's
+    /// queries and writes).
+    pub fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::None => req,
+            Auth::Token(t) => req.header(
+                reqwest::header::AUTHORIZATION,
+                format!("Token {}", t.expose()),
+            ),
+            Auth::Basic { username, password } => req.basic_auth(username, Some(password.expose())),
+        }
+    }
+}
+
 impl InfluxDbConfig {
     /// Makes `token_file` and `password_file` absolute against the config
     /// file's directory; call once after loading, before [`super::run`].

@@ -45,6 +45,8 @@ mod client;
 pub mod config;
 pub mod outcome;
 mod redact;
+pub use client::error_chain;
+pub use redact::Redactor;
 pub mod split;
 mod writer;
 
