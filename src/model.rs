@@ -93,6 +93,31 @@ fn has_newline(s: &str) -> bool {
 }
 
 impl Reading {
+    /// Makes `self` a copy of `src`, reusing `self`'s strings and vectors:
+    /// a device's readings have the same shape every time, so keeping the
+    /// latest one (the status page) allocates nothing once warm.
+    pub fn copy_from(&mut self, src: &Reading) {
+        fn pairs<V: Clone>(dst: &mut Vec<(String, V)>, src: &[(String, V)], set: fn(&mut V, &V)) {
+            dst.truncate(src.len());
+            for (i, (k, v)) in src.iter().enumerate() {
+                match dst.get_mut(i) {
+                    Some((dk, dv)) => {
+                        dk.clone_from(k);
+                        set(dv, v);
+                    }
+                    None => dst.push((k.clone(), v.clone())),
+                }
+            }
+        }
+        self.measurement.clone_from(&src.measurement);
+        pairs(&mut self.tags, &src.tags, String::clone_from);
+        pairs(&mut self.fields, &src.fields, |d, s| match (d, s) {
+            (FieldValue::Str(d), FieldValue::Str(s)) => d.clone_from(s),
+            (d, s) => *d = s.clone(),
+        });
+        self.time_ns = src.time_ns;
+    }
+
     pub fn new(measurement: impl Into<String>, time_ns: i64) -> Self {
         Reading {
             measurement: measurement.into(),
@@ -335,6 +360,25 @@ pub fn now_ns() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_from_gives_an_equal_reading_whatever_was_there() {
+        let mut a = Reading::new("noise", 1);
+        a.set_tag("device", "n1");
+        a.set_tag("site", "c1");
+        a.add_field("laeq", FieldValue::Float(50.0));
+        a.add_field("state", FieldValue::Str("ok".into()));
+        let mut b = Reading::new("lighting", 2);
+        b.set_tag("device", "lamp-7");
+        b.add_field("on", FieldValue::Bool(true));
+        b.add_field("note", FieldValue::Str("x".into()));
+        b.add_field("power_w", FieldValue::Float(90.0));
+        let mut held = a.clone();
+        held.copy_from(&b);
+        assert_eq!(held, b);
+        held.copy_from(&a);
+        assert_eq!(held, a);
+    }
 
     #[test]
     fn tags_stay_sorted_and_unique() {

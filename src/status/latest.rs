@@ -4,7 +4,8 @@
 //!
 //! Bounded: at most [`MAX_KEYS`] devices and as many indicator series; a
 //! reading beyond that is counted in `untracked`, never stored. Observing
-//! costs one uncontended lock and a copy of the reading's fields.
+//! costs one uncontended lock and a copy of the reading into the one kept
+//! (its strings reused, so no allocation once the device is known).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -92,26 +93,33 @@ impl Latest {
             g.untracked += 1;
             return;
         }
-        let d = g
-            .devices
-            .entry(id.to_string())
-            .or_insert_with(|| DeviceLatest {
+        // Per message: no allocation once the device is known and its
+        // readings keep their shape.
+        if !g.devices.contains_key(id) {
+            let fresh = DeviceLatest {
                 origin,
                 last: None,
                 online: None,
                 seen_ns: i64::MIN,
                 readings: 0,
-            });
+            };
+            g.devices.insert(id.to_string(), fresh);
+        }
+        let Some(d) = g.devices.get_mut(id) else {
+            return;
+        };
         d.origin = origin;
         d.readings += 1;
         d.seen_ns = d.seen_ns.max(crate::model::now_ns());
         if let Some(FieldValue::Bool(b)) = r.field("online") {
             d.online = Some(*b);
         }
-        if r.measurement != "device_status"
-            && d.last.as_ref().map_or(true, |l| l.time_ns <= r.time_ns)
-        {
-            d.last = Some(r.clone());
+        if r.measurement != "device_status" {
+            match &mut d.last {
+                Some(l) if l.time_ns <= r.time_ns => l.copy_from(r),
+                Some(_) => {}
+                None => d.last = Some(r.clone()),
+            }
         }
     }
 

@@ -11,9 +11,7 @@ use std::time::Duration;
 use common::daemon::Daemon;
 use common::{free_port, http, Influx1, Mosquitto, Victoria};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::repo;
 
 fn write_config(dir: &Path, mqtt_port: u16, http_port: u16, sink: &str) -> PathBuf {
     let text = format!(

@@ -27,6 +27,20 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The repository root (shipped configs, profiles, dashboards).
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// RFC 3339 of a UTC epoch second in the simulated sites' zone (+08:00).
+pub fn rfc3339_local(t: i64) -> String {
+    let off = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00");
+    chrono::DateTime::from_timestamp(t, 0)
+        .expect("a time in range")
+        .with_timezone(&off)
+        .to_rfc3339()
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

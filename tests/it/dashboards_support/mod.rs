@@ -65,9 +65,7 @@ impl Drop for Daemon {
     }
 }
 
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub use crate::common::repo;
 
 /// When water-03 is replaced by a new meter (configured), water-02 is reset,
 /// and water-02 jumps implausibly (a rejected delta), from the start.
@@ -213,14 +211,7 @@ heartbeat_timeout = "15m"
     path
 }
 
-/// Local (+08:00) RFC 3339 of a UTC epoch second.
-fn rfc3339(t: i64) -> String {
-    let off = chrono::FixedOffset::east_opt(LOCAL as i32).unwrap();
-    chrono::DateTime::from_timestamp(t, 0)
-        .unwrap()
-        .with_timezone(&off)
-        .to_rfc3339()
-}
+use crate::common::rfc3339_local as rfc3339;
 
 /// Seconds since local midnight.
 fn local_tod(t: i64) -> i64 {

@@ -18,9 +18,7 @@ pub const HTTP_PASSWORD: &str = "viewer-pw-NOT-FOR-PAGES";
 pub const HOUR: i64 = 3600;
 pub const LOCAL: i64 = 8 * HOUR;
 
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub use crate::common::repo;
 
 pub fn write_config(dir: &Path, mqtt: u16, http: &str, vm: &str, modbus: u16) -> PathBuf {
     let text = format!(
@@ -113,13 +111,7 @@ allowed_lateness = "0s"
     path
 }
 
-pub fn rfc3339(t: i64) -> String {
-    let off = chrono::FixedOffset::east_opt(LOCAL as i32).unwrap();
-    chrono::DateTime::from_timestamp(t, 0)
-        .unwrap()
-        .with_timezone(&off)
-        .to_rfc3339()
-}
+pub use crate::common::rfc3339_local as rfc3339;
 
 pub fn noise(t: i64, laeq: f64) -> String {
     format!(
