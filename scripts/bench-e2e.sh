@@ -44,8 +44,8 @@ if [ "$PUBLISHER" != mosquitto_pub ] && [ ! -x "$PUB" ] || [ "$PUB" -ot "$ROOT/e
     PUB=$ROOT/target/release/examples/publish
 fi
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
+# shellcheck source=bench-lib.sh
+. "$ROOT/scripts/bench-lib.sh"
 metric() { # metric NAME -> sum over label sets
     curl -s "http://127.0.0.1:$HTTP/metrics" | awk -v n="greengate_$1" '$1==n || index($1, n"{")==1 {s+=$2} END {printf "%d\n", s}'
 }
@@ -88,8 +88,6 @@ publish_all() { # publish_all PREFIX; adds the publishers' CPU seconds to $WORK/
     read -r t1 < <(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)
     echo $((t1 - t0)) >>"$WORK/pubcpu"
 }
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # The ceiling any QoS 1 consumer can reach here: the same publishers and
 # Mosquitto, with greengate replaced by mosquitto_sub -q 1, which acknowledges

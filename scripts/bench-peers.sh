@@ -43,10 +43,8 @@ done
 BIN=$ROOT/target/release/greengate
 PUB=$ROOT/target/release/examples/publish
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# shellcheck source=bench-lib.sh
+. "$ROOT/scripts/bench-lib.sh"
 HZ=$(getconf CLK_TCK)
 
 echo "bench-peers: installing Node-RED ${NODE_RED_VERSION:-4} and node-red-contrib-influxdb from npm into $WORK/nr"
@@ -224,18 +222,18 @@ for c in $CONSUMERS; do
         setup_consumer "$c" "$db"
         start_consumer "$c" "$db"
         sleep 1
-        cpu0=$(ticks "$CPID")
+        cpu0=$(cpu_ticks "$CPID")
         t0=$(now)
         if [ "$pass" = kill9 ]; then
             publish >"$WORK/pubtime" &
             pubpid=$!
             sleep 2
-            cpu_killed=$(( $(ticks "$CPID") - cpu0 ))
+            cpu_killed=$(( $(cpu_ticks "$CPID") - cpu0 ))
             hwm1=$(hwm_mb "$CPID")
             kill -9 "$CPID"
             wait "$CPID" 2>/dev/null || true
             start_consumer "$c" "$db"
-            cpu0=$(( $(ticks "$CPID") - cpu_killed ))
+            cpu0=$(( $(cpu_ticks "$CPID") - cpu_killed ))
             wait "$pubpid"
             pubs=$(cat "$WORK/pubtime")
         else
@@ -243,7 +241,7 @@ for c in $CONSUMERS; do
             hwm1=0
         fi
         t1=$(wait_stored "$db")
-        cpu=$(( $(ticks "$CPID") - cpu0 ))
+        cpu=$(( $(cpu_ticks "$CPID") - cpu0 ))
         hwm=$(hwm_mb "$CPID")
         hwm=$(echo "if ($hwm > $hwm1) $hwm else $hwm1" | bc)
         got=$(stored "$db")
