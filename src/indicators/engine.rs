@@ -204,10 +204,12 @@ impl IndicatorEngine {
             return i64::MIN;
         }
         let lateness = self.attrs.get(i).map_or(self.cx.lateness, |a| a.lateness);
-        if lateness == self.cx.lateness {
-            return self.state.watermark;
-        }
-        self.state.now.saturating_sub(lateness)
+        lateness_mark(
+            self.state.watermark,
+            self.state.now,
+            self.cx.lateness,
+            lateness,
+        )
     }
 
     /// Moves the watermark to `now_ns − allowed_lateness` and returns the
@@ -224,10 +226,7 @@ impl IndicatorEngine {
         let mut water_closed = water::Closed::default();
         let now = self.state.now;
         let (attrs, earlier) = (&self.attrs, &self.earlier);
-        let dev_wm = |i: usize| match attrs[i].lateness {
-            l if l == self.cx.lateness => wm,
-            l => now.saturating_sub(l),
-        };
+        let dev_wm = |i: usize| lateness_mark(wm, now, self.cx.lateness, attrs[i].lateness);
         for (i, d) in self.state.devices.iter_mut().enumerate() {
             if let Some(n) = d.noise.as_mut() {
                 let at = |ws| &attrs_at(attrs, earlier, i, ws).noise;
@@ -322,5 +321,15 @@ impl IndicatorEngine {
         for ind in INDICATORS.iter() {
             ind.close(ws, &mut at);
         }
+    }
+}
+
+/// The watermark of a device with `lateness`: the engine's own `wm` at the
+/// base lateness (so both move together), else `now − lateness`.
+fn lateness_mark(wm: i64, now: i64, base: i64, lateness: i64) -> i64 {
+    if lateness == base {
+        wm
+    } else {
+        now.saturating_sub(lateness)
     }
 }
