@@ -22,7 +22,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::config::{Check, Validate};
+use crate::config::{rebase_path, Check, Rebase, Validate};
 use crate::metrics;
 
 /// Where dead letters go.
@@ -41,6 +41,12 @@ impl Default for DeadLetterConfig {
             path: PathBuf::from("dead-letter.jsonl"),
             max_bytes: 64 * 1024 * 1024,
         }
+    }
+}
+
+impl Rebase for DeadLetterConfig {
+    fn rebase(&mut self, base: &std::path::Path) {
+        rebase_path(&mut self.path, base);
     }
 }
 

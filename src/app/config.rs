@@ -4,7 +4,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{self, join, Check, Problems, Tags, Validate};
+use crate::config::{self, join, Check, Problems, Rebase, Tags, Validate};
 use crate::deadletter::DeadLetterConfig;
 use crate::devices::Devices;
 use crate::indicators::config::IndicatorsConfig;
@@ -37,25 +37,36 @@ impl Default for SiteConfig {
     }
 }
 
-impl SiteConfig {
-    /// The UTC offset in seconds east of UTC.
-    pub fn offset_seconds(&self) -> Option<i32> {
-        self.utc_offset
-            .parse::<chrono::FixedOffset>()
-            .ok()
-            .map(|o| o.local_minus_utc())
+/// The site's UTC offset, parsed once from `site.utc_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcOffset(i32);
+
+impl UtcOffset {
+    /// Seconds east of UTC.
+    pub fn seconds(self) -> i32 {
+        self.0
     }
 }
 
-impl Validate for SiteConfig {
-    fn validate(&self, path: &str, cx: &mut Check) {
+impl Default for UtcOffset {
+    /// China Standard Time, `+08:00`.
+    fn default() -> Self {
+        UtcOffset(8 * 3600)
+    }
+}
+
+impl SiteConfig {
+    /// Checks the section and returns its UTC offset, parsed once (the
+    /// daemon runs from it; nothing parses `utc_offset` again).
+    pub fn check(&self, path: &str, cx: &mut Check) -> Option<UtcOffset> {
         if self.community_id.trim().is_empty() {
             cx.problem(
                 join(path, "community_id"),
                 "must be set (it tags every reading)",
             );
         }
-        if self.offset_seconds().is_none() {
+        let offset = self.utc_offset.parse::<chrono::FixedOffset>().ok();
+        if offset.is_none() {
             cx.problem(
                 join(path, "utc_offset"),
                 format!(
@@ -65,6 +76,13 @@ impl Validate for SiteConfig {
             );
         }
         self.tags.validate(&join(path, "tags"), cx);
+        offset.map(|o| UtcOffset(o.local_minus_utc()))
+    }
+}
+
+impl Validate for SiteConfig {
+    fn validate(&self, path: &str, cx: &mut Check) {
+        self.check(path, cx);
     }
 }
 
@@ -109,7 +127,11 @@ impl Validate for LogConfig {
 /// `[http]`: the self-monitoring endpoint (its own module, beside its server).
 pub use crate::http::config::HttpConfig;
 
-/// The whole, validated configuration.
+/// The whole configuration, parsed and checked: what `greengate check`
+/// reports on is exactly what the daemon runs from. Its paths are resolved
+/// (see [`config::Rebase`]) and its parsed values typed (`utc_offset`, the
+/// profiles, the MQTT routes), so no configuration error can surface at run
+/// time.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub site: SiteConfig,
@@ -124,8 +146,11 @@ pub struct Config {
     pub indicators: IndicatorsConfig,
     /// `[store]`: where replay and assessment read the store back.
     pub store: crate::store::StoreConfig,
-    /// The config file's directory: relative paths resolve against it.
+    /// The config file's directory, against which every relative path in
+    /// the sections above was resolved when the file was loaded.
     pub base_dir: PathBuf,
+    /// `site.utc_offset`, parsed.
+    pub utc_offset: UtcOffset,
     /// The device profiles loaded from `[profiles]`.
     pub profile_set: Arc<ProfileSet>,
 }
@@ -180,7 +205,7 @@ impl Config {
         let root = layers.root;
         let mut cx = Check::new(base_dir).with_env(layers.env);
         let mut s = config::sections(root, SECTIONS, &mut cx);
-        let site = config::section(&mut s, "site", &mut cx);
+        let site: Option<SiteConfig> = config::section(&mut s, "site", &mut cx);
         let log = config::section(&mut s, "log", &mut cx);
         let http = config::section(&mut s, "http", &mut cx);
         let outbox = config::section(&mut s, "outbox", &mut cx);
@@ -193,7 +218,7 @@ impl Config {
         let store: Option<crate::store::StoreConfig> = config::section(&mut s, "store", &mut cx);
         // Validate every section that parsed, so one broken section does not
         // hide the problems of the others.
-        validate_opt(&site, "site", &mut cx);
+        let utc_offset = site.as_ref().and_then(|s| s.check("site", &mut cx));
         validate_opt(&log, "log", &mut cx);
         validate_opt(&http, "http", &mut cx);
         validate_opt(&outbox, "outbox", &mut cx);
@@ -243,7 +268,7 @@ impl Config {
         else {
             return Err(Problems(cx.problems().to_vec()));
         };
-        let c = Config {
+        let mut c = Config {
             site,
             log,
             http,
@@ -256,19 +281,30 @@ impl Config {
             indicators,
             store,
             base_dir: base_dir.to_path_buf(),
+            // A bad offset is a problem already: this Config is then
+            // checked for cross-references only, and never returned.
+            utc_offset: utc_offset.unwrap_or_default(),
             profile_set,
         };
         c.check_cross_references(&mut cx);
-        cx.into_result().map(|()| c)
+        cx.into_result()?;
+        c.rebase(base_dir);
+        Ok(c)
     }
+}
 
-    /// A path from the config, resolved against the config file's directory.
-    pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
-        }
+impl Rebase for Config {
+    /// Every file path of every section, resolved once against the config
+    /// file's directory (after validation, whose messages name the paths as
+    /// they were written).
+    fn rebase(&mut self, base: &Path) {
+        self.http.rebase(base);
+        self.outbox.rebase(base);
+        self.dead_letter.rebase(base);
+        self.sources.rebase(base);
+        self.sinks.rebase(base);
+        self.indicators.rebase(base);
+        self.store.rebase(base);
     }
 }
 
@@ -281,9 +317,9 @@ fn validate_opt<T: Validate>(t: &Option<T>, path: &str, cx: &mut Check) {
 impl Config {
     /// Checks that need more than one section: profile references, and
     /// that something is configured to read and to write.
-    fn check_cross_references(&self, cx: &mut Check) {
-        if let Some(m) = &self.sources.mqtt {
-            m.check_refs("sources.mqtt", &self.profile_set, cx);
+    fn check_cross_references(&mut self, cx: &mut Check) {
+        if let Some(m) = &mut self.sources.mqtt {
+            m.routes = m.plan("sources.mqtt", &self.profile_set, cx);
         }
         if let Some(m) = &self.sources.modbus {
             m.check_refs("sources.modbus", &self.profile_set, cx);

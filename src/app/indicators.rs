@@ -17,18 +17,14 @@ pub type SharedEngine = Arc<Mutex<IndicatorEngine>>;
 
 /// Builds the engine from the config and restores its checkpoint, if any.
 pub fn engine(cfg: &Config) -> anyhow::Result<(SharedEngine, Option<PathBuf>)> {
-    let offset = cfg.site.offset_seconds().unwrap_or(8 * 3600);
+    let offset = cfg.utc_offset.seconds();
     let mut engine = IndicatorEngine::new(
         &cfg.indicators,
         &cfg.devices,
         &cfg.site.community_id,
         offset,
     );
-    let path = cfg
-        .indicators
-        .checkpoint_path
-        .as_ref()
-        .map(|p| cfg.resolve(std::path::Path::new(p)));
+    let path = cfg.indicators.checkpoint_path.clone();
     if let Some(p) = &path {
         match engine.load(p) {
             Ok(true) => {

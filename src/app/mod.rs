@@ -115,7 +115,7 @@ pub async fn start_reloadable(
         } else {
             (None, Vec::new())
         };
-    let dead_path = cfg.resolve(&cfg.dead_letter.path);
+    let dead_path = cfg.dead_letter.path.clone();
     let dead = DeadLetterWriter::open(dead_path.clone(), cfg.dead_letter.max_bytes)
         .with_context(|| format!("dead_letter.path: cannot open {}", dead_path.display()))?;
 
@@ -124,9 +124,8 @@ pub async fn start_reloadable(
     let mut modbus_outbox = None;
     let mut sink_tasks = Vec::new();
     let sink_stop = CancellationToken::new();
-    if let Some(mut influx) = cfg.sinks.influxdb.clone() {
-        influx.rebase(&cfg.base_dir);
-        let dir = cfg.resolve(&cfg.outbox.dir).join("influxdb");
+    if let Some(influx) = cfg.sinks.influxdb.clone() {
+        let dir = cfg.outbox.dir.join("influxdb");
         let (w, r) = outbox::open(&dir, &cfg.outbox)
             .with_context(|| format!("outbox.dir: cannot open {}", dir.display()))?;
         writers.push(w);
@@ -144,11 +143,7 @@ pub async fn start_reloadable(
     // The city northbound: its own, droppable outbox (see sinks::city).
     let mut city_outbox = None;
     if let Some(city) = cfg.sinks.city.clone() {
-        let mut city = city;
-        if let Some(i) = city.influxdb.as_mut() {
-            i.rebase(&cfg.base_dir);
-        }
-        let dir = cfg.resolve(&cfg.outbox.dir).join(sinks::city::SINK);
+        let dir = cfg.outbox.dir.join(sinks::city::SINK);
         let (w, r) = outbox::open(&dir, &cfg.outbox)
             .with_context(|| format!("outbox.dir: cannot open {}", dir.display()))?;
         city_outbox = Some((w, city.route()));
@@ -176,7 +171,7 @@ pub async fn start_reloadable(
     let routes = [routes, board.routes()].concat();
 
     let http_addr = if cfg.http.enabled {
-        let opts = http::Options::from_config(&cfg.http, &cfg.base_dir)?;
+        let opts = http::Options::from_config(&cfg.http)?;
         let (addr, _task) = http::serve(opts, routes, shutdown.clone())
             .await
             .with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;

@@ -33,7 +33,7 @@ pub fn open(
     dead: &DeadLetterWriter,
     stop: &CancellationToken,
 ) -> anyhow::Result<Option<(Option<OutboxWriter>, JoinHandle<()>)>> {
-    let dir = cfg.resolve(&cfg.outbox.dir).join(NAME);
+    let dir = cfg.outbox.dir.join(NAME);
     let wanted = cfg
         .sources
         .modbus

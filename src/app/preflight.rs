@@ -10,14 +10,14 @@ use super::Config;
 /// The problems, as `key: text` lines (empty when everything is writable).
 pub fn problems(cfg: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    let dead = cfg.resolve(&cfg.dead_letter.path);
+    let dead = cfg.dead_letter.path.clone();
     if let Err(e) = writable_file(&dead) {
         out.push(format!(
             "dead_letter.path: {} cannot be opened for writing: {e}",
             dead.display()
         ));
     }
-    let outbox = cfg.resolve(&cfg.outbox.dir);
+    let outbox = cfg.outbox.dir.clone();
     if let Err(e) = writable_dir(&outbox) {
         out.push(format!(
             "outbox.dir: {} is not a writable directory: {e}",

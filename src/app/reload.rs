@@ -58,8 +58,7 @@ pub fn start_sources(
     if let Some(m) = cfg.sources.mqtt.clone() {
         let span = tracing::info_span!("source", name = "mqtt");
         tasks.push(tokio::spawn(
-            sources::mqtt::run(m, cfg.profile_set.clone(), tx.clone(), token.clone())
-                .instrument(span),
+            sources::mqtt::run(m, tx.clone(), token.clone()).instrument(span),
         ));
     }
     if let Some(m) = cfg.sources.modbus.clone() {

@@ -121,7 +121,7 @@ pub fn main(args: Args) -> ExitCode {
 
 /// The store client of `[store]` (or `[sinks.influxdb]`).
 pub fn store_client(cfg: &Config) -> anyhow::Result<StoreClient> {
-    let mut cx = crate::config::Check::new(&cfg.base_dir);
+    let mut cx = crate::config::Check::new("");
     let target = cfg.store.target(cfg.sinks.influxdb.as_ref(), &mut cx);
     if let (Some(t), true) = (target, cx.problems().is_empty()) {
         return Ok(StoreClient::new(&t)?);
@@ -132,7 +132,7 @@ pub fn store_client(cfg: &Config) -> anyhow::Result<StoreClient> {
 
 /// The engine of a replay: the config's settings and attributes, empty state.
 pub fn engine(cfg: &Config) -> IndicatorEngine {
-    let offset = cfg.site.offset_seconds().unwrap_or(8 * 3600);
+    let offset = cfg.utc_offset.seconds();
     IndicatorEngine::new(
         &cfg.indicators,
         &cfg.devices,

@@ -118,6 +118,35 @@ impl Check {
     }
 }
 
+/// Resolving a section's relative file paths against the config file's
+/// directory. `Config::load` does it once, after validation, so the running
+/// daemon opens every path as it is and never resolves one again.
+pub trait Rebase {
+    fn rebase(&mut self, base: &Path);
+}
+
+/// `p` joined to `base` when it is relative.
+pub fn rebase_path(p: &mut PathBuf, base: &Path) {
+    if p.is_relative() {
+        *p = base.join(&*p);
+    }
+}
+
+/// [`rebase_path`] for each path that is set.
+pub fn rebase_paths<'a>(paths: impl IntoIterator<Item = &'a mut Option<PathBuf>>, base: &Path) {
+    for p in paths.into_iter().flatten() {
+        rebase_path(p, base);
+    }
+}
+
+impl<T: Rebase> Rebase for Option<T> {
+    fn rebase(&mut self, base: &Path) {
+        if let Some(t) = self {
+            t.rebase(base);
+        }
+    }
+}
+
 /// Validation of a deserialised config section; `path` is its key path.
 pub trait Validate {
     fn validate(&self, path: &str, cx: &mut Check);

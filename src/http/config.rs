@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::auth::Auth;
-use crate::config::{join, Check, Secret, SecretSource, Validate};
+use crate::config::{join, rebase_paths, Check, Rebase, Secret, SecretSource, Validate};
 
 /// Largest `max_connections`: far above what a monitoring endpoint needs,
 /// below what one process can keep open.
@@ -135,6 +135,12 @@ impl HttpConfig {
             || self.username.is_some()
             || self.password.is_some()
             || self.password_file.is_some()
+    }
+}
+
+impl Rebase for HttpConfig {
+    fn rebase(&mut self, base: &std::path::Path) {
+        rebase_paths([&mut self.token_file, &mut self.password_file], base);
     }
 }
 

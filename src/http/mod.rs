@@ -92,10 +92,10 @@ pub struct Options {
 }
 
 impl Options {
-    /// Resolves `cfg` (secret files against `base_dir`); every problem is
-    /// reported with its key path under `http`.
-    pub fn from_config(cfg: &HttpConfig, base_dir: &std::path::Path) -> Result<Options, Problems> {
-        let mut cx = Check::new(base_dir);
+    /// Reads `cfg`'s secrets (its file paths were resolved when the config
+    /// was loaded); every problem is reported with its key path under `http`.
+    pub fn from_config(cfg: &HttpConfig) -> Result<Options, Problems> {
+        let mut cx = Check::new("");
         let auth = cfg.auth("http", &mut cx);
         cx.into_result()?;
         Ok(Options {

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use std::time::Duration;
 
-use crate::config::{join, Check, Validate};
+use crate::config::{join, rebase_paths, Check, Rebase, Validate};
 
 /// The longest lateness of a noise window: each open window holds a level
 /// histogram, so this bounds the windows kept per sensor.
@@ -53,7 +53,7 @@ pub struct IndicatorsConfig {
     /// Days of daily results kept for `assess`.
     pub history_days: u32,
     /// Where the engine state is checkpointed (the lead's wiring saves here).
-    pub checkpoint_path: Option<String>,
+    pub checkpoint_path: Option<std::path::PathBuf>,
     #[serde(deserialize_with = "crate::config::duration")]
     pub checkpoint_interval: Duration,
     pub noise: NoiseConfig,
@@ -291,6 +291,12 @@ fn check_hhmm(path: &str, key: &str, v: &str, cx: &mut Check) {
 fn check_fraction(path: &str, key: &str, v: f64, cx: &mut Check) {
     if !(v > 0.0 && v <= 1.0) {
         cx.problem(join(path, key), format!("must be in (0, 1], got {v}"));
+    }
+}
+
+impl Rebase for IndicatorsConfig {
+    fn rebase(&mut self, base: &std::path::Path) {
+        rebase_paths([&mut self.checkpoint_path], base);
     }
 }
 

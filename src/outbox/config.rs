@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{Check, Validate};
+use crate::config::{rebase_path, Check, Rebase, Validate};
 
 /// The smallest segment: one page of records keeps the roll rate sane.
 pub const MIN_SEGMENT_BYTES: u64 = 4096;
@@ -108,6 +108,12 @@ impl OutboxConfig {
             modbus_max_bytes: Some(0),
             ..self.clone()
         })
+    }
+}
+
+impl Rebase for OutboxConfig {
+    fn rebase(&mut self, base: &std::path::Path) {
+        rebase_path(&mut self.dir, base);
     }
 }
 

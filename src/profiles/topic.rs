@@ -115,6 +115,19 @@ impl TopicFilter {
         })
     }
 
+    /// The same filter shared by `group` (`$share/<group>/<filter>`); a
+    /// filter that already names its share group is kept as it is.
+    pub fn shared(&self, group: &str) -> TopicFilter {
+        if self.text.starts_with("$share/") {
+            return self.clone();
+        }
+        TopicFilter {
+            levels: self.levels.clone(),
+            broker: format!("$share/{group}/{}", self.broker),
+            text: format!("$share/{group}/{}", self.text),
+        }
+    }
+
     /// The filter as sent to the broker (capture names removed).
     pub fn broker_filter(&self) -> &str {
         &self.broker
@@ -255,6 +268,24 @@ mod tests {
         assert_eq!(
             f.capture_names().collect::<Vec<_>>(),
             ["site", "device", "rest"]
+        );
+    }
+
+    #[test]
+    fn a_shared_filter_matches_as_the_plain_one_and_keeps_its_own_group() {
+        let f = TopicFilter::parse("community/+site/noise/+device/up").unwrap();
+        let s = f.shared("gg");
+        assert_eq!(s.to_string(), "$share/gg/community/+site/noise/+device/up");
+        assert_eq!(s.broker_filter(), "$share/gg/community/+/noise/+/up");
+        assert_eq!(
+            s.matches("community/c/noise/d/up"),
+            f.matches("community/c/noise/d/up")
+        );
+        let own = TopicFilter::parse("$share/own/b").unwrap();
+        assert_eq!(own.shared("gg"), own);
+        assert_eq!(
+            s,
+            TopicFilter::parse("$share/gg/community/+site/noise/+device/up").unwrap()
         );
     }
 

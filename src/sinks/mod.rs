@@ -6,7 +6,7 @@ pub mod influxdb;
 
 use serde::Deserialize;
 
-use crate::config::{join, Check, Validate};
+use crate::config::{join, Check, Rebase, Validate};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -27,6 +27,13 @@ impl Default for SinksConfig {
             influxdb: None,
             city: None,
         }
+    }
+}
+
+impl Rebase for SinksConfig {
+    fn rebase(&mut self, base: &std::path::Path) {
+        self.influxdb.rebase(base);
+        self.city.rebase(base);
     }
 }
 

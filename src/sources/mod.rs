@@ -5,13 +5,21 @@ pub mod mqtt;
 
 use serde::Deserialize;
 
-use crate::config::{join, Check, Validate};
+use crate::config::{join, Check, Rebase, Validate};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct SourcesConfig {
     pub mqtt: Option<mqtt::config::MqttConfig>,
     pub modbus: Option<modbus::config::ModbusConfig>,
+}
+
+impl Rebase for SourcesConfig {
+    /// Serial ports (`/dev/ttyUSB0`) are device names, not config files:
+    /// only the MQTT source has paths to resolve.
+    fn rebase(&mut self, base: &std::path::Path) {
+        self.mqtt.rebase(base);
+    }
 }
 
 impl Validate for SourcesConfig {

@@ -67,7 +67,7 @@ impl StaticInfo {
             .collect();
         StaticInfo {
             community: cfg.site.community_id.clone(),
-            offset_seconds: cfg.site.offset_seconds().unwrap_or(8 * 3600),
+            offset_seconds: cfg.utc_offset.seconds(),
             mqtt: (cfg.sources.mqtt.as_ref())
                 .map(|m| (m.host.clone(), m.port, m.client_id.clone())),
             buses,

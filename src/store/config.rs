@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{join, Check, Secret, SecretSource, Validate};
+use crate::config::{join, rebase_paths, Check, Rebase, Secret, SecretSource, Validate};
 use crate::sinks::influxdb::config::{Api, Auth, InfluxDbConfig};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +139,12 @@ impl StoreConfig {
                 password: p.unwrap_or_default(),
             },
         }
+    }
+}
+
+impl Rebase for StoreConfig {
+    fn rebase(&mut self, base: &std::path::Path) {
+        rebase_paths([&mut self.token_file, &mut self.password_file], base);
     }
 }
 

@@ -8,7 +8,7 @@ use crate::common;
 
 use common::pki::make_pki;
 use common::{free_port, Mosquitto};
-use greengate::config::{Check, Validate};
+use greengate::config::{Check, Rebase, Validate};
 use greengate::deadletter::DeadLetterWriter;
 use greengate::outbox::{self, OutboxConfig, OutboxWriter};
 use greengate::sinks::city::{self, config::CityConfig};
@@ -35,10 +35,12 @@ struct Sink {
 impl Sink {
     fn start(mqtt: serde_json::Value, cfg_dir: &Path) -> Sink {
         let dir = tempfile::tempdir().unwrap();
-        let cfg: CityConfig = serde_json::from_value(json!({ "mqtt": mqtt })).unwrap();
+        let mut cfg: CityConfig = serde_json::from_value(json!({ "mqtt": mqtt })).unwrap();
         let mut cx = Check::new(cfg_dir);
         cfg.validate("sinks.city", &mut cx);
         assert!(cx.problems().is_empty(), "{:?}", cx.problems());
+        // What `Config::load` does after validation: paths resolved once.
+        cfg.rebase(cfg_dir);
         let dead = DeadLetterWriter::open(dir.path().join("dead.jsonl"), 1 << 20).unwrap();
         let (w, r) = outbox::open(&dir.path().join("city"), &OutboxConfig::default()).unwrap();
         let stop = CancellationToken::new();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use greengate::config::{Check, Validate};
+use greengate::config::Check;
 use greengate::lineproto::to_line;
 use greengate::pipeline::SourceBatch;
 use greengate::profiles::config::ProfilesConfig;
@@ -50,10 +50,10 @@ pub fn config(port: u16, client_id: &str) -> MqttConfig {
         ],
         ..Default::default()
     };
-    let mut cx = Check::new(".");
-    cfg.validate("sources.mqtt", &mut cx);
-    assert!(cx.problems().is_empty(), "{:?}", cx.problems());
-    cfg
+    match cfg.planned(std::path::Path::new("."), &profiles()) {
+        Ok(cfg) => cfg,
+        Err(p) => panic!("{p}"),
+    }
 }
 
 pub struct Running {
@@ -63,15 +63,16 @@ pub struct Running {
 }
 
 impl Running {
+    /// Runs `cfg` planned as `Config::load` plans it (a test may have
+    /// changed its subscriptions since [`config`]).
     pub fn start(cfg: MqttConfig) -> Running {
+        let cfg = match cfg.planned(std::path::Path::new("."), &profiles()) {
+            Ok(cfg) => cfg,
+            Err(p) => panic!("{p}"),
+        };
         let (tx, rx) = mpsc::channel(16);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(greengate::sources::mqtt::run(
-            cfg,
-            profiles(),
-            tx,
-            stop.clone(),
-        ));
+        let task = tokio::spawn(greengate::sources::mqtt::run(cfg, tx, stop.clone()));
         Running { rx, stop, task }
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use greengate::config::{Check, Secret, Validate};
+use greengate::config::{Check, Secret};
 use greengate::profiles::config::ProfilesConfig;
 use greengate::profiles::ProfileSet;
 use greengate::sources::mqtt::config::{MqttConfig, Subscription, TlsConfig};
@@ -39,10 +39,10 @@ fn config(port: u16, pki: &Path, password: &str) -> MqttConfig {
         ..Default::default()
     };
     // Relative TLS paths resolve against the config directory.
-    let mut cx = Check::new(pki);
-    cfg.validate("sources.mqtt", &mut cx);
-    assert!(cx.problems().is_empty(), "{:?}", cx.problems());
-    cfg
+    match cfg.planned(pki, &profiles()) {
+        Ok(cfg) => cfg,
+        Err(p) => panic!("{p}"),
+    }
 }
 
 fn profiles() -> Arc<ProfileSet> {
@@ -108,7 +108,6 @@ async fn tls_with_client_certificate_and_password_delivers_readings() {
     let stop = CancellationToken::new();
     let bad = tokio::spawn(greengate::sources::mqtt::run(
         config(port, pki.path(), "wrong"),
-        profiles(),
         tx,
         stop.clone(),
     ));
@@ -124,7 +123,6 @@ async fn tls_with_client_certificate_and_password_delivers_readings() {
     let stop = CancellationToken::new();
     let task = tokio::spawn(greengate::sources::mqtt::run(
         config(port, pki.path(), "s3cret"),
-        profiles(),
         tx,
         stop.clone(),
     ));

@@ -17,7 +17,7 @@ mod protocol;
 mod tls;
 
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,8 +48,6 @@ pub struct Connection<'a> {
     /// `tls` for a `tls = { .. }` table, empty for flat keys. Errors name
     /// the key under it.
     pub tls_at: &'static str,
-    /// The config file's directory: relative file paths resolve against it.
-    pub base_dir: &'a Path,
 }
 
 /// What the client does beyond connecting; each user sets its own.
@@ -126,7 +124,8 @@ impl Connection<'_> {
 
     /// The password, read now (from the file if configured).
     pub fn password(&self) -> Result<Option<Secret>, OptionsError> {
-        let mut cx = Check::new(self.base_dir);
+        // The paths were resolved when the config was loaded (`Rebase`).
+        let mut cx = Check::new("");
         let s = self.secret().resolve("", &mut cx);
         match cx.problems().first() {
             Some(p) => Err(OptionsError::Password(p.message.clone())),
@@ -219,7 +218,7 @@ impl Connection<'_> {
         let Some(t) = self.tls else {
             return Ok(None);
         };
-        let c = client_config(t, self.base_dir).map_err(|error| OptionsError::Tls {
+        let c = client_config(t).map_err(|error| OptionsError::Tls {
             at: self.tls_at,
             error,
         })?;

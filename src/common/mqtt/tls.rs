@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{join, Check, Validate};
+use crate::config::{join, rebase_paths, Check, Rebase, Validate};
 
 /// The most a PEM file may hold (a CA bundle is a few hundred KiB).
 const PEM_FILE_CAP: u64 = 4 << 20;
@@ -86,13 +86,21 @@ fn at(key: TlsKey) -> impl Fn(TlsProblem) -> TlsError {
     move |problem| TlsError { key, problem }
 }
 
-fn read(base: &Path, p: &Path) -> Result<Vec<u8>, TlsProblem> {
-    let full = if p.is_relative() {
-        base.join(p)
-    } else {
-        p.to_path_buf()
-    };
-    crate::config::read_small_file(&full, PEM_FILE_CAP).map_err(TlsProblem::Unreadable)
+fn read(p: &Path) -> Result<Vec<u8>, TlsProblem> {
+    crate::config::read_small_file(p, PEM_FILE_CAP).map_err(TlsProblem::Unreadable)
+}
+
+impl Rebase for TlsConfig {
+    fn rebase(&mut self, base: &Path) {
+        rebase_paths(
+            [
+                &mut self.ca_file,
+                &mut self.client_cert_file,
+                &mut self.client_key_file,
+            ],
+            base,
+        );
+    }
 }
 
 fn certs(pem: &[u8], what: TlsKey) -> Result<Vec<CertificateDer<'static>>, TlsProblem> {
@@ -107,7 +115,7 @@ fn certs(pem: &[u8], what: TlsKey) -> Result<Vec<CertificateDer<'static>>, TlsPr
 
 /// Builds the rustls client config; an error names the key (`ca_file`, ...)
 /// and the problem.
-pub fn client_config(t: &TlsConfig, base: &Path) -> Result<rustls::ClientConfig, TlsError> {
+pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, TlsError> {
     use TlsKey::*;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ca_file = t
@@ -116,7 +124,7 @@ pub fn client_config(t: &TlsConfig, base: &Path) -> Result<rustls::ClientConfig,
         .ok_or(TlsProblem::NoCaFile)
         .map_err(at(CaFile))?;
     let mut roots = rustls::RootCertStore::empty();
-    let pem = read(base, ca_file).map_err(at(CaFile))?;
+    let pem = read(ca_file).map_err(at(CaFile))?;
     for c in certs(&pem, CaFile).map_err(at(CaFile))? {
         roots
             .add(c)
@@ -131,10 +139,10 @@ pub fn client_config(t: &TlsConfig, base: &Path) -> Result<rustls::ClientConfig,
     match (&t.client_cert_file, &t.client_key_file) {
         (None, None) => Ok(builder.with_no_client_auth()),
         (Some(c), Some(k)) => {
-            let chain = read(base, c)
+            let chain = read(c)
                 .and_then(|pem| certs(&pem, ClientCertFile))
                 .map_err(at(ClientCertFile))?;
-            let kpem = read(base, k).map_err(at(ClientKeyFile))?;
+            let kpem = read(k).map_err(at(ClientKeyFile))?;
             let key = PrivateKeyDer::from_pem_slice(&kpem)
                 .map_err(|e| match e {
                     rustls::pki_types::pem::Error::NoItemsFound => TlsProblem::NoPrivateKey,
@@ -154,8 +162,9 @@ pub fn client_config(t: &TlsConfig, base: &Path) -> Result<rustls::ClientConfig,
 /// problems name `<path>.ca_file` etc.
 impl Validate for TlsConfig {
     fn validate(&self, path: &str, cx: &mut Check) {
-        let base = cx.base_dir().to_path_buf();
-        if let Err(e) = client_config(self, &base) {
+        let mut t = self.clone();
+        t.rebase(cx.base_dir());
+        if let Err(e) = client_config(&t) {
             cx.problem(join(path, e.key.as_str()), e.problem.to_string());
         }
     }

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::config::{join, Check, Validate};
+use crate::config::{join, Check, Rebase, Validate};
 use crate::pipeline::Route;
 use crate::sinks::influxdb::config::InfluxDbConfig;
 
@@ -41,6 +41,13 @@ impl CityConfig {
             prefixes: self.measurement_prefixes.clone(),
             only: self.only.clone(),
         }
+    }
+}
+
+impl Rebase for CityConfig {
+    fn rebase(&mut self, base: &std::path::Path) {
+        self.influxdb.rebase(base);
+        self.mqtt.rebase(base);
     }
 }
 

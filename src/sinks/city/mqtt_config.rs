@@ -11,11 +11,10 @@
 use rumqttc::MqttOptions;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::common::mqtt::{Connection, OptionsError, Session, TlsConfig};
-use crate::config::{join, Check, Secret, Validate};
+use crate::config::{join, rebase_paths, Check, Rebase, Secret, Validate};
 
 /// The client's outgoing in-flight window (the MQTT source's default).
 const INFLIGHT: u16 = 100;
@@ -47,10 +46,6 @@ pub struct CityMqttConfig {
     pub ca_file: Option<PathBuf>,
     pub client_cert_file: Option<PathBuf>,
     pub client_key_file: Option<PathBuf>,
-    /// The config file's directory, recorded by `validate` (relative file
-    /// paths resolve against it).
-    #[serde(skip)]
-    pub base_dir: OnceLock<PathBuf>,
 }
 
 impl Default for CityMqttConfig {
@@ -70,7 +65,6 @@ impl Default for CityMqttConfig {
             ca_file: None,
             client_cert_file: None,
             client_key_file: None,
-            base_dir: OnceLock::new(),
         }
     }
 }
@@ -98,7 +92,6 @@ impl CityMqttConfig {
             password_file: &self.password_file,
             tls,
             tls_at: "",
-            base_dir: self.base_dir.get().map_or(Path::new(""), PathBuf::as_path),
         }
     }
 
@@ -117,9 +110,22 @@ impl CityMqttConfig {
     }
 }
 
+impl Rebase for CityMqttConfig {
+    fn rebase(&mut self, base: &Path) {
+        rebase_paths(
+            [
+                &mut self.password_file,
+                &mut self.ca_file,
+                &mut self.client_cert_file,
+                &mut self.client_key_file,
+            ],
+            base,
+        );
+    }
+}
+
 impl Validate for CityMqttConfig {
     fn validate(&self, path: &str, cx: &mut Check) {
-        let _ = self.base_dir.set(cx.base_dir().to_path_buf());
         self.connection(None).validate(path, cx);
         if self.topic.contains('+') || self.topic.contains('#') || self.topic.is_empty() {
             cx.problem(

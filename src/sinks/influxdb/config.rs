@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{join, Check, Secret, SecretSource, Validate};
+use crate::config::{join, rebase_paths, Check, Rebase, Secret, SecretSource, Validate};
 
 /// Which write API the store speaks.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -116,20 +116,13 @@ impl Auth {
     }
 }
 
-impl InfluxDbConfig {
-    /// Makes `token_file` and `password_file` absolute against the config
-    /// file's directory; call once after loading, before [`super::run`].
-    pub fn rebase(&mut self, base_dir: &Path) {
-        for f in [&mut self.token_file, &mut self.password_file]
-            .into_iter()
-            .flatten()
-        {
-            if f.is_relative() {
-                *f = base_dir.join(&*f);
-            }
-        }
+impl Rebase for InfluxDbConfig {
+    fn rebase(&mut self, base: &Path) {
+        rebase_paths([&mut self.token_file, &mut self.password_file], base);
     }
+}
 
+impl InfluxDbConfig {
     /// Resolves the secrets for the configured API; records problems under `path`.
     pub fn auth(&self, path: &str, cx: &mut Check) -> Auth {
         match self.api {

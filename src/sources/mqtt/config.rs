@@ -8,16 +8,17 @@
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::common::mqtt::{Connection, OptionsError, MIN_KEEP_ALIVE_V5};
 pub use crate::common::mqtt::{Protocol, TlsConfig};
-use crate::config::{join, Check, Secret, Tags, Validate};
+use crate::config::{join, rebase_paths, Check, Rebase, Secret, Tags, Validate};
 use crate::profiles::guard::DeviceMismatch;
 use crate::profiles::mqtt::Format;
 use crate::profiles::topic::TopicFilter;
-use crate::profiles::{CheckRefs, ProfileSet};
+use crate::profiles::{CheckRefs, Profile, ProfileSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Largest payload MQTT can carry (remaining length limit).
 pub const MQTT_MAX_PACKET: usize = 268_435_455;
@@ -74,10 +75,10 @@ pub struct MqttConfig {
     /// Parallel sessions sharing every subscription (`$share/<share_group>/...`).
     pub sessions: u16,
     pub share_group: String,
-    /// The config file's directory, recorded by `validate` (relative file
-    /// paths resolve against it).
+    /// The subscriptions, parsed and bound to their profiles by
+    /// `Config::load` (see [`MqttConfig::plan`]); the source runs from these.
     #[serde(skip)]
-    pub base_dir: OnceLock<PathBuf>,
+    pub routes: Vec<SubscriptionPlan>,
 }
 
 impl Default for MqttConfig {
@@ -103,7 +104,7 @@ impl Default for MqttConfig {
             subscriptions: Vec::new(),
             sessions: 1,
             share_group: "greengate".into(),
-            base_dir: OnceLock::new(),
+            routes: Vec::new(),
         }
     }
 }
@@ -137,14 +138,6 @@ impl Default for Subscription {
 }
 
 impl MqttConfig {
-    /// A path from the config resolved against the config file's directory.
-    pub fn resolve(&self, p: &Path) -> PathBuf {
-        match self.base_dir.get() {
-            Some(b) if p.is_relative() => b.join(p),
-            _ => p.to_path_buf(),
-        }
-    }
-
     /// The connection keys, lent to the shared MQTT connection code.
     pub fn connection(&self) -> Connection<'_> {
         Connection {
@@ -158,7 +151,6 @@ impl MqttConfig {
             password_file: &self.password_file,
             tls: self.tls.as_ref(),
             tls_at: "tls",
-            base_dir: self.base_dir.get().map_or(Path::new(""), PathBuf::as_path),
         }
     }
 
@@ -181,6 +173,9 @@ impl MqttConfig {
                     if !s.filter.starts_with("$share/") {
                         s.filter = format!("$share/{}/{}", self.share_group, s.filter);
                     }
+                }
+                for r in &mut c.routes {
+                    r.filter = r.filter.shared(&self.share_group);
                 }
                 c
             })
@@ -227,9 +222,15 @@ impl MqttConfig {
     }
 }
 
+impl Rebase for MqttConfig {
+    fn rebase(&mut self, base: &Path) {
+        rebase_paths([&mut self.password_file], base);
+        self.tls.rebase(base);
+    }
+}
+
 impl Validate for MqttConfig {
     fn validate(&self, path: &str, cx: &mut Check) {
-        let _ = self.base_dir.set(cx.base_dir().to_path_buf());
         self.connection().validate(path, cx);
         if let Some(t) = &self.tls {
             t.validate(&join(path, "tls"), cx);
@@ -333,9 +334,59 @@ impl MqttConfig {
     }
 }
 
+/// One `[[sources.mqtt.subscriptions]]`, parsed and bound to its profile:
+/// what the MQTT source subscribes and routes with. Built once, when the
+/// configuration is loaded ([`MqttConfig::plan`]).
+#[derive(Debug, Clone)]
+pub struct SubscriptionPlan {
+    pub filter: TopicFilter,
+    pub qos: rumqttc::QoS,
+    pub profile: Arc<Profile>,
+    pub tags: BTreeMap<String, String>,
+    pub device_mismatch: DeviceMismatch,
+}
+
+impl MqttConfig {
+    /// `self` validated and planned against `profiles`, its paths resolved
+    /// against `base`: what `Config::load` does for `[sources.mqtt]`, for
+    /// callers that build the section alone (tests, tools).
+    pub fn planned(
+        mut self,
+        base: &Path,
+        profiles: &ProfileSet,
+    ) -> Result<MqttConfig, crate::config::Problems> {
+        let mut cx = Check::new(base);
+        self.validate("sources.mqtt", &mut cx);
+        self.routes = self.plan("sources.mqtt", profiles, &mut cx);
+        cx.into_result()?;
+        self.rebase(base);
+        Ok(self)
+    }
+}
+
 impl CheckRefs for MqttConfig {
     fn check_refs(&self, path: &str, profiles: &ProfileSet, cx: &mut Check) {
+        self.plan(path, profiles, cx);
+    }
+}
+
+impl MqttConfig {
+    /// Checks each subscription's profile and device id, and returns the
+    /// subscriptions that are usable, parsed (`validate` has reported the
+    /// filters and QoS that are not). `Config::load` keeps the result in
+    /// [`MqttConfig::routes`].
+    pub fn plan(&self, path: &str, profiles: &ProfileSet, cx: &mut Check) -> Vec<SubscriptionPlan> {
+        // Without a device id a subscription is still planned: the router
+        // rejects each of its readings (only a test runs such a config).
+        let mut plans = Vec::with_capacity(self.subscriptions.len());
         for (i, s) in self.subscriptions.iter().enumerate() {
+            let filter = TopicFilter::parse(&s.filter).ok();
+            let qos = match s.qos {
+                0 => Some(rumqttc::QoS::AtMostOnce),
+                1 => Some(rumqttc::QoS::AtLeastOnce),
+                2 => Some(rumqttc::QoS::ExactlyOnce),
+                _ => None,
+            };
             if s.profile.is_empty() {
                 continue;
             }
@@ -355,9 +406,9 @@ impl CheckRefs for MqttConfig {
                     let from_payload = p.mqtt.as_ref().is_some_and(|m| {
                         m.format == Format::LineProtocol || m.tags.contains_key("device")
                     });
-                    let captured = TopicFilter::parse(&s.filter)
-                        .map(|f| f.capture_names().any(|n| n == "device"))
-                        .unwrap_or(true);
+                    let captured = filter
+                        .as_ref()
+                        .map_or(true, |f| f.capture_names().any(|n| n == "device"));
                     if !from_payload && !captured && !s.tags.0.contains_key("device") {
                         cx.problem(
                             format!("{}[{i}].filter", join(path, "subscriptions")),
@@ -367,9 +418,19 @@ impl CheckRefs for MqttConfig {
                             ),
                         );
                     }
+                    if let (Some(filter), Some(qos)) = (filter, qos) {
+                        plans.push(SubscriptionPlan {
+                            filter,
+                            qos,
+                            profile: Arc::new(p.clone()),
+                            tags: s.tags.0.clone(),
+                            device_mismatch: s.device_mismatch,
+                        });
+                    }
                 }
             }
         }
+        plans
     }
 }
 

@@ -42,7 +42,6 @@ pub mod router;
 mod session;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
@@ -54,7 +53,6 @@ use crate::common::mqtt::REQUEST_CAPACITY;
 use crate::deadletter::DeadLetter;
 use crate::metrics::{self, Counter, Gauge};
 use crate::pipeline::{SourceBatch, SourceTx};
-use crate::profiles::ProfileSet;
 use ack::Acks;
 use config::MqttConfig;
 pub use options::options;
@@ -71,17 +69,12 @@ const ACK_GRACE: Duration = Duration::from_secs(5);
 /// throughput is not capped by one session's window (MQTT 3.1.1 has no
 /// receive-maximum; with MQTT 5 `receive_maximum` widens one session's). Every session sends into the same `tx`; acks stay in
 /// receive order per session, which is what MQTT requires.
-pub async fn run(
-    cfg: MqttConfig,
-    profiles: Arc<ProfileSet>,
-    tx: SourceTx,
-    shutdown: CancellationToken,
-) {
+pub async fn run(cfg: MqttConfig, tx: SourceTx, shutdown: CancellationToken) {
     let span = tracing::info_span!("source", source = "mqtt", broker = %format!("{}:{}", cfg.host, cfg.port));
     let sessions = cfg.session_configs();
     let mut tasks = tokio::task::JoinSet::new();
     for c in sessions {
-        let router = Router::new(&c, &profiles);
+        let router = Router::new(&c);
         let session_span = tracing::info_span!(parent: &span, "session", client_id = %c.client_id);
         tasks.spawn(
             Source::new(c, router)

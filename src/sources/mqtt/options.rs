@@ -5,8 +5,6 @@
 //! Session Expiry Interval). Rebuilt before every reconnect so rotated
 //! password and certificate files are picked up.
 
-use rumqttc::QoS;
-
 use super::config::MqttConfig;
 use crate::common::mqtt::client::Options;
 use crate::common::mqtt::{OptionsError, Protocol, Session};
@@ -25,12 +23,4 @@ pub fn options(cfg: &MqttConfig) -> Result<Options, OptionsError> {
             session_expiry: v5.then(|| cfg.session_expiry_secs()),
         },
     )
-}
-
-pub fn qos(q: u8) -> QoS {
-    match q {
-        0 => QoS::AtMostOnce,
-        2 => QoS::ExactlyOnce,
-        _ => QoS::AtLeastOnce,
-    }
 }

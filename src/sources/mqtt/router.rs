@@ -8,14 +8,14 @@ use crate::metrics::{self, Counter};
 use crate::model::Reading;
 use crate::profiles::guard::{self, DeviceMismatch};
 use crate::profiles::topic::TopicFilter;
-use crate::profiles::{decode, Profile, ProfileSet};
+use crate::profiles::{decode, Profile};
 
 use super::config::MqttConfig;
 
-/// One subscription, resolved.
+/// One subscription, as planned at load, with its counters.
 pub struct Route {
     pub filter: TopicFilter,
-    pub qos: u8,
+    pub qos: rumqttc::QoS,
     pub profile: Arc<Profile>,
     pub tags: BTreeMap<String, String>,
     pub device_mismatch: DeviceMismatch,
@@ -39,36 +39,29 @@ pub struct Router {
 }
 
 impl Router {
-    /// Builds the routes; subscriptions whose filter or profile is unusable
-    /// (already reported by `greengate check`) are skipped with an error log.
-    pub fn new(cfg: &MqttConfig, profiles: &ProfileSet) -> Router {
-        let mut routes = Vec::new();
-        for s in &cfg.subscriptions {
-            let filter = match TopicFilter::parse(&s.filter) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!(filter = %s.filter, error = %e, "MQTT subscription skipped: bad filter.");
-                    continue;
+    /// The router of the subscriptions `Config::load` planned
+    /// ([`MqttConfig::routes`]): nothing is parsed or looked up here.
+    pub fn new(cfg: &MqttConfig) -> Router {
+        let routes = cfg
+            .routes
+            .iter()
+            .map(|s| {
+                let name = s.filter.to_string();
+                Route {
+                    received: received_counter(&name),
+                    overrides: metrics::counter(
+                        "mqtt_device_overrides_total",
+                        "Readings whose payload named another device than the topic; the topic's was kept.",
+                        &[("subscription", name.as_str())],
+                    ),
+                    device_mismatch: s.device_mismatch,
+                    filter: s.filter.clone(),
+                    qos: s.qos,
+                    profile: s.profile.clone(),
+                    tags: s.tags.clone(),
                 }
-            };
-            let Some(profile) = profiles.get(&s.profile).filter(|p| p.mqtt.is_some()) else {
-                tracing::error!(filter = %s.filter, profile = %s.profile, "MQTT subscription skipped: no such MQTT profile.");
-                continue;
-            };
-            routes.push(Route {
-                received: received_counter(&s.filter),
-                overrides: metrics::counter(
-                    "mqtt_device_overrides_total",
-                    "Readings whose payload named another device than the topic; the topic's was kept.",
-                    &[("subscription", s.filter.as_str())],
-                ),
-                device_mismatch: s.device_mismatch,
-                filter,
-                qos: s.qos,
-                profile: Arc::new(profile.clone()),
-                tags: s.tags.0.clone(),
-            });
-        }
+            })
+            .collect();
         Router {
             routes,
             max_payload_bytes: cfg.max_payload_bytes,

@@ -1,5 +1,13 @@
 use super::*;
+use crate::profiles::ProfileSet;
 use crate::sources::mqtt::config::Subscription;
+
+/// The router of `cfg` planned against `set`, as `Config::load` plans it.
+fn planned(mut cfg: MqttConfig, set: &ProfileSet) -> Router {
+    let mut cx = crate::config::Check::new(".");
+    cfg.routes = cfg.plan("sources.mqtt", set, &mut cx);
+    Router::new(&cfg)
+}
 
 fn router() -> Router {
     let mut set = ProfileSet::default();
@@ -39,7 +47,7 @@ fn router() -> Router {
         ],
         ..Default::default()
     };
-    Router::new(&cfg, &set)
+    planned(cfg, &set)
 }
 
 #[test]
@@ -120,7 +128,7 @@ fn lp_router(policy: DeviceMismatch) -> Router {
         ],
         ..Default::default()
     };
-    Router::new(&cfg, &set)
+    planned(cfg, &set)
 }
 
 #[test]
@@ -182,7 +190,7 @@ fn a_json_payloads_device_tag_cannot_override_the_topics() {
         }],
         ..Default::default()
     };
-    let r = Router::new(&cfg, &set);
+    let r = planned(cfg, &set);
     let rs = r.handle("json/m1", br#"{"id": "m2", "v": 1}"#, 1).unwrap();
     assert_eq!(rs[0].tag("device"), Some("m1"));
     assert_eq!(r.routes[0].overrides.get(), 1);
@@ -226,7 +234,7 @@ fn messages_are_counted_per_subscription_filter_not_per_topic() {
         }],
         ..Default::default()
     };
-    let r = Router::new(&cfg, &set);
+    let r = planned(cfg, &set);
     for dev in ["d1", "d2", "d3"] {
         r.handle(&format!("counted/{dev}"), br#"{"v": 1}"#, 1)
             .unwrap();

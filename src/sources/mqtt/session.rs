@@ -7,7 +7,7 @@
 use rumqttc::QoS;
 use tracing::{debug, error, info, warn};
 
-use super::options::{options, qos};
+use super::options::options;
 use super::Source;
 use crate::common::mqtt::client::{
     reason_counter, Client, ConnAck, ConnectionError, EventLoop, SubCode,
@@ -63,7 +63,7 @@ impl Source {
             .router
             .routes
             .iter()
-            .map(|r| (r.filter.broker_filter().to_string(), qos(r.qos)))
+            .map(|r| (r.filter.broker_filter().to_string(), r.qos))
             .collect();
         if filters.is_empty() {
             self.need_subscribe = false;
