@@ -25,6 +25,10 @@ pub struct ChargerState {
     status: String,
     credited_to: Option<i64>,
     energy: Option<f64>,
+    /// When `energy` was read: its delta to the next reading is spread over
+    /// the time between them, as a lamp's is.
+    #[serde(default)]
+    energy_t: Option<i64>,
 }
 
 impl ChargerState {
@@ -74,11 +78,13 @@ impl Indicator for Chargers {
         if let Some(e) = r.field("energy_kwh").and_then(FieldValue::as_f64) {
             if let Some(p) = c.energy {
                 if (0.0..10_000.0).contains(&(e - p)) {
-                    let ws = floor(t, cx.interval, cx.offset, 0);
-                    infra.chargers.entry(ws).or_default().kwh += e - p;
+                    cx.spread_delta(e - p, c.energy_t, t, at.watermark, |ws, kwh| {
+                        infra.chargers.entry(ws).or_default().kwh += kwh;
+                    });
                 }
             }
             c.energy = Some(e);
+            c.energy_t = Some(t);
         }
     }
 

@@ -3,7 +3,7 @@
 //! `[indicators]` and `[site]`.
 
 use super::config::{parse_hhmm, IndicatorsConfig};
-use super::window::MINUTE;
+use super::window::{floor, split, MINUTE};
 use crate::model::Reading;
 
 /// Settings every indicator reads, resolved once.
@@ -66,5 +66,37 @@ impl Ctx {
         let mut r = Reading::new(measurement, t);
         r.set_tag("community", self.community.as_str());
         r
+    }
+
+    /// Spreads a meter register's delta `de`, read at `t` (the previous
+    /// reading at `from`), over the intervals between the two readings in
+    /// proportion to time, as water deltas are: a lamp or charger reporting
+    /// every 15 min books 18:45–19:00 to the 18:00 interval, not to the one
+    /// its reading falls in. Time in intervals already closed (those ending
+    /// by the watermark `wm`) is folded into the open ones, so nothing is
+    /// lost; without a previous time (a checkpoint from before it was kept)
+    /// the delta goes to the reading's interval. `add(ws, share)` books one
+    /// interval's share.
+    pub fn spread_delta(
+        &self,
+        de: f64,
+        from: Option<i64>,
+        t: i64,
+        wm: i64,
+        mut add: impl FnMut(i64, f64),
+    ) {
+        let open = match wm {
+            i64::MIN => i64::MIN,
+            wm => floor(wm, self.interval, self.offset, 0),
+        };
+        let from = from.map_or(t, |f| f.max(open));
+        if t <= from {
+            add(floor(t, self.interval, self.offset, 0), de);
+            return;
+        }
+        let span = (t - from) as f64;
+        split(from, t, self.interval, self.offset, 0, 48, |ws, ns| {
+            add(ws, de * ns as f64 / span);
+        });
     }
 }

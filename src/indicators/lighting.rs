@@ -78,31 +78,6 @@ impl LampState {
     }
 }
 
-/// Books an `energy_kwh` register delta `de` read at `t` (the previous
-/// reading at `from`) over the intervals between the two readings in
-/// proportion to time, as water deltas are: a lamp reporting every 15 min
-/// books 18:45–19:00 to the 18:00 interval, not to the one its reading falls
-/// in. Time in intervals already closed (those ending by the watermark
-/// `wm`) is folded into the open ones, so no energy is lost; without a
-/// previous time (a checkpoint from before it was kept) the delta goes to
-/// the reading's interval.
-fn book_energy(de: f64, from: Option<i64>, t: i64, wm: i64, cx: &Ctx, infra: &mut InfraState) {
-    let open = match wm {
-        i64::MIN => i64::MIN,
-        wm => floor(wm, cx.interval, cx.offset, 0),
-    };
-    let from = from.map_or(t, |f| f.max(open));
-    if t <= from {
-        let ws = floor(t, cx.interval, cx.offset, 0);
-        infra.light.entry(ws).or_default().kwh += de;
-        return;
-    }
-    let span = (t - from) as f64;
-    split(from, t, cx.interval, cx.offset, 0, 48, |ws, ns| {
-        infra.light.entry(ws).or_default().kwh += de * ns as f64 / span;
-    });
-}
-
 /// 亮灯率, faults, energy and burn hours per interval (`gg_lighting`).
 pub struct Lighting;
 
@@ -140,7 +115,9 @@ impl Indicator for Lighting {
             if let Some(prev) = lamp.energy {
                 let de = e - prev;
                 if (0.0..1000.0).contains(&de) {
-                    book_energy(de, lamp.energy_t, t, at.watermark, cx, infra);
+                    cx.spread_delta(de, lamp.energy_t, t, at.watermark, |ws, kwh| {
+                        infra.light.entry(ws).or_default().kwh += kwh;
+                    });
                 }
             }
             lamp.energy = Some(e);

@@ -141,3 +141,37 @@ fn a_replayed_evening_keeps_each_boundary_state() {
     let p = one(&out, "gg_parking", EVENING);
     assert_eq!(f(p, "arrivals"), 1.0, "arrivals stay in their intervals");
 }
+
+#[test]
+fn charger_energy_is_split_between_the_intervals_its_readings_span() {
+    // A 7 kW charger charging 18:00–19:30, its register read every 20 min:
+    // the 19:00 interval gets 19:00–19:20 of the 19:20 reading's delta, and
+    // 18:00–19:00 exactly 7 kWh, though its last reading falls at 18:40.
+    let mut e = engine(vec![("k1", attrs("charger"))]);
+    let mut out = Vec::new();
+    let mut t = EVENING;
+    while t <= EVENING + 100 * MINUTE {
+        let kwh = 500.0 + (t.min(EVENING + 90 * MINUTE) - EVENING) as f64 / HOUR as f64 * 7.0;
+        let status = if t < EVENING + 90 * MINUTE {
+            "Charging"
+        } else {
+            "Available"
+        };
+        let fields = vec![("status", Str(status.into())), ("energy_kwh", Float(kwh))];
+        at(&mut e, &mut out, reading("charger", "k1", t, fields));
+        t += 20 * MINUTE;
+    }
+    out.extend(e.advance(EVENING + 2 * HOUR + 3 * MINUTE));
+    let first = one(&out, "gg_charger", EVENING);
+    assert!(
+        (f(first, "energy_kwh") - 7.0).abs() < 1e-9,
+        "7 kW for an hour: {}",
+        f(first, "energy_kwh")
+    );
+    let second = one(&out, "gg_charger", EVENING + HOUR);
+    assert!(
+        (f(second, "energy_kwh") - 3.5).abs() < 1e-9,
+        "19:00–19:30 at 7 kW: {}",
+        f(second, "energy_kwh")
+    );
+}
