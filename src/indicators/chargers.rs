@@ -8,7 +8,7 @@ use super::ctx::Ctx;
 use super::interval::{Close, Indicator, Record};
 use super::noise::round2;
 use super::state::InfraState;
-use super::window::{floor, split};
+use super::window::split;
 use crate::model::{FieldValue, Reading};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
