@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::app::Config;
+use crate::http;
 use crate::indicators::config::WatermarkClock;
 use crate::indicators::{EventClock, IndicatorEngine};
 use crate::model::Reading;
@@ -157,10 +158,71 @@ pub fn parse_time(s: &str) -> Option<i64> {
 /// The assessment period from a query string (`from=...&to=...`); the last
 /// 30 days by default.
 pub fn period(query: &str, now_ns: i64) -> Result<(i64, i64), String> {
-    let mut from = now_ns - 30 * 86_400 * 1_000_000_000;
-    let mut to = now_ns;
+    assess_query(query, now_ns).map(|q| (q.from, q.to))
+}
+
+/// `/assess`: the assessment of the engine's own history, or with
+/// `from_store=1` of the `gg_*` history read back from the store (the store
+/// query runs on the daemon's runtime; the data path never waits for it).
+pub fn assess_route(engine: SharedEngine, cfg: Arc<Config>) -> http::Route {
+    let answer = move |query: &str| -> http::ReplyFuture {
+        let error = |status: u16, msg: String| {
+            http::Reply::json(status, serde_json::json!({ "error": msg }).to_string())
+        };
+        let json = |a: &crate::indicators::Assessment| {
+            http::Reply::json(200, serde_json::to_string_pretty(a).unwrap_or_default())
+        };
+        match assess_query(query, crate::model::now_ns()) {
+            Err(msg) => Box::pin(std::future::ready(error(400, msg))),
+            Ok(q) if !q.from_store => {
+                let e = engine.lock().unwrap_or_else(|p| p.into_inner());
+                Box::pin(std::future::ready(json(&e.assess(q.from, q.to))))
+            }
+            Ok(q) => {
+                let cfg = cfg.clone();
+                Box::pin(async move {
+                    match super::assess_store::assess_async(&cfg, q.from, q.to).await {
+                        Ok(a) => json(&a),
+                        Err(e) => error(502, format!("the store: {e:#}")),
+                    }
+                })
+            }
+        }
+    };
+    (
+        "/assess".to_string(),
+        http::Handler::Later(Arc::new(answer)),
+    )
+}
+
+/// What `/assess?…` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssessQuery {
+    pub from: i64,
+    pub to: i64,
+    /// `from_store=1`: assess the `gg_*` history read back from the store
+    /// (as `greengate assess --from-store`), not the engine's own.
+    pub from_store: bool,
+}
+
+/// Parses `from`, `to` (RFC 3339 or epoch seconds; default: the last 30
+/// days) and `from_store` (`1`/`true`, `0`/`false`).
+pub fn assess_query(query: &str, now_ns: i64) -> Result<AssessQuery, String> {
+    let mut q = AssessQuery {
+        from: now_ns - 30 * 86_400 * 1_000_000_000,
+        to: now_ns,
+        from_store: false,
+    };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "from_store" {
+            q.from_store = match v {
+                "1" | "true" => true,
+                "0" | "false" => false,
+                _ => return Err(format!("from_store: expected 1 or 0, got {v:?}")),
+            };
+            continue;
+        }
         let v = v
             .replace("%3A", ":")
             .replace("%2B", "+")
@@ -169,15 +231,15 @@ pub fn period(query: &str, now_ns: i64) -> Result<(i64, i64), String> {
         let t = parse_time(&v)
             .ok_or_else(|| format!("{k}: expected RFC 3339 or epoch seconds, got {v:?}"))?;
         match k {
-            "from" => from = t,
-            "to" => to = t,
+            "from" => q.from = t,
+            "to" => q.to = t,
             _ => return Err(format!("unknown parameter {k:?}")),
         }
     }
-    if from >= to {
+    if q.from >= q.to {
         return Err("from must be before to".into());
     }
-    Ok((from, to))
+    Ok(q)
 }
 
 #[cfg(test)]

@@ -95,22 +95,7 @@ pub async fn start_reloadable(
                 checkpoint,
                 cfg.indicators.checkpoint_interval,
             );
-            let assess: http::Route = (
-                "/assess".to_string(),
-                std::sync::Arc::new(move |query: &str| {
-                    match indicators::period(query, crate::model::now_ns()) {
-                        Ok((from, to)) => {
-                            let e = engine.lock().unwrap_or_else(|p| p.into_inner());
-                            let a = e.assess(from, to);
-                            let body = serde_json::to_string_pretty(&a).unwrap_or_default();
-                            http::Reply::json(200, body)
-                        }
-                        Err(msg) => {
-                            http::Reply::json(400, serde_json::json!({ "error": msg }).to_string())
-                        }
-                    }
-                }),
-            );
+            let assess = indicators::assess_route(engine, Arc::new(cfg.clone()));
             (Some(Box::new(sink)), vec![assess])
         } else {
             (None, Vec::new())

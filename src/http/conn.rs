@@ -133,16 +133,18 @@ fn timed_out(timeout: &str) -> metrics::Counter {
     )
 }
 
-fn handle(
+async fn handle(
     router: &Router,
     req: &Request<Incoming>,
 ) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
-    router.route(&Req {
-        method: req.method(),
-        path: req.uri().path(),
-        query: req.uri().query().unwrap_or(""),
-        authorization: req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()),
-    })
+    router
+        .route(&Req {
+            method: req.method(),
+            path: req.uri().path(),
+            query: req.uri().query().unwrap_or(""),
+            authorization: req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()),
+        })
+        .await
 }
 
 /// Serves one connection until the client is done, a timeout closes it, or
@@ -158,7 +160,7 @@ where
     });
     let svc = hyper::service::service_fn(move |req| {
         let router = router.clone();
-        async move { Ok::<_, Infallible>(handle(&router, &req)) }
+        async move { Ok::<_, Infallible>(handle(&router, &req).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

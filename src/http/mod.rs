@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use auth::Auth;
 pub use config::HttpConfig;
-pub use routes::{Reply, Route};
+pub use routes::{Handler, Reply, ReplyFuture, Route};
 
 use crate::config::{Check, Problems};
 use crate::metrics;

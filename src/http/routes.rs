@@ -8,6 +8,8 @@
 //! then unknown paths are 404 and any method but GET and HEAD is 405 with
 //! `Allow: GET, HEAD`. HEAD answers like GET without the body (hyper drops it).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use http_body_util::Full;
@@ -23,7 +25,20 @@ use crate::metrics;
 
 /// Extra routes a caller can add (e.g. `/assess`, the status page): path →
 /// reply producer from the query string.
-pub type Route = (String, Arc<dyn Fn(&str) -> Reply + Send + Sync>);
+pub type Route = (String, Handler);
+
+/// A reply that needs I/O first (a query to the store).
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
+
+/// How an extra route answers.
+#[derive(Clone)]
+pub enum Handler {
+    /// At once, from memory (the status page, `/status.json`).
+    Now(Arc<dyn Fn(&str) -> Reply + Send + Sync>),
+    /// Later: the connection awaits the future (`/assess?from_store=1`);
+    /// other connections and the data path go on meanwhile.
+    Later(Arc<dyn Fn(&str) -> ReplyFuture + Send + Sync>),
+}
 
 /// What an extra route answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +103,7 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
 }
 
 impl Router {
-    pub fn route(&self, req: &Req<'_>) -> Response<Full<Bytes>> {
+    pub async fn route(&self, req: &Req<'_>) -> Response<Full<Bytes>> {
         let known = matches!(req.path, "/healthz" | "/readyz" | "/metrics")
             || self.extra.iter().any(|(p, _)| p == req.path);
         if req.path != "/healthz" && !self.auth.allows(req.authorization) {
@@ -129,7 +144,10 @@ impl Router {
                 let Some((_, f)) = self.extra.iter().find(|(p, _)| p == path) else {
                     return text(StatusCode::NOT_FOUND, "not found\n");
                 };
-                let reply = f(req.query);
+                let reply = match f {
+                    Handler::Now(f) => f(req.query),
+                    Handler::Later(f) => f(req.query).await,
+                };
                 let status =
                     StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let mut r = respond(status, reply.content_type, reply.body);
@@ -163,7 +181,9 @@ mod tests {
     fn router(auth: Auth) -> Router {
         let assess: Route = (
             "/assess".into(),
-            Arc::new(|q: &str| Reply::json(200, format!("{{\"q\":\"{q}\"}}"))),
+            Handler::Now(Arc::new(|q: &str| {
+                Reply::json(200, format!("{{\"q\":\"{q}\"}}"))
+            })),
         );
         Router {
             auth,
@@ -177,12 +197,16 @@ mod tests {
         path: &str,
         authz: Option<&str>,
     ) -> Response<Full<Bytes>> {
-        r.route(&Req {
+        let req = Req {
             method: &method,
             path,
             query: "",
             authorization: authz.map(str::as_bytes),
-        })
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(r.route(&req))
     }
 
     #[test]

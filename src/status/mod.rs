@@ -31,7 +31,7 @@ use std::sync::Arc;
 pub use latest::{DeviceLatest, Latest};
 pub use snapshot::{Board, StaticInfo};
 
-use crate::http::{Reply, Route};
+use crate::http::{Handler, Reply, Route};
 use crate::pipeline::Observer;
 
 /// The page: HTML with its script and style inline.
@@ -45,15 +45,15 @@ impl Board {
     pub fn routes(self: &Arc<Board>) -> Vec<Route> {
         let page: Route = (
             "/".to_string(),
-            Arc::new(|_q: &str| Reply::html(PAGE.to_string())),
+            Handler::Now(Arc::new(|_q: &str| Reply::html(PAGE.to_string()))),
         );
         let board = self.clone();
         let json: Route = (
             "/status.json".to_string(),
-            Arc::new(move |_q: &str| {
+            Handler::Now(Arc::new(move |_q: &str| {
                 let v = board.snapshot(crate::model::now_ns());
                 Reply::json(200, serde_json::to_string(&v).unwrap_or_default())
-            }),
+            })),
         );
         vec![page, json]
     }

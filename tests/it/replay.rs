@@ -126,6 +126,15 @@ fn a_replayed_day_equals_the_live_day_to_the_digit() {
     let from_store: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let from_engine: serde_json::Value = serde_json::from_str(&engine_assessment).unwrap();
     assert_eq!(from_store, from_engine);
+    // And from a running daemon's `/assess?from_store=1` (restarted, so it
+    // could be a replaced box with an empty engine): the same again.
+    let mut again = Daemon::start_run(&live_cfg, http_port, dir.path(), 1);
+    let (status, body) =
+        crate::common::http("GET", http_port, &format!("{q}&from_store=1"), b"").unwrap();
+    assert_eq!(status, 200, "{body}\n{}", again.log());
+    let served: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(served, from_store);
+    assert_eq!(again.stop(), 0, "{}", again.log());
     let c10 = &from_store["criteria"][9];
     assert!(
         c10["figures"]["night_valid_point_days"].as_f64() > Some(0.0),
