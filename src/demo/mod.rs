@@ -227,9 +227,7 @@ fn noise_limits(cfg: &crate::app::Config) -> BTreeMap<String, (f64, f64)> {
         .iter()
         .filter_map(|(id, d)| {
             let a = &d.indicators;
-            let zone = a.zone_class.as_deref()?;
-            let standard = a.standard.as_deref().unwrap_or("gb3096");
-            let (day, night) = crate::indicators::noise::limits(standard, zone)?;
+            let (day, night) = crate::indicators::noise::zone_limits(a.noise_standard(), a.zone()?);
             let indoor = if a.indoor { offset } else { 0.0 };
             Some((id.clone(), (day - indoor, night - indoor)))
         })

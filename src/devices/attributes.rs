@@ -77,10 +77,120 @@ impl MeterReplacement {
 
 pub const ZONE_CLASSES: [&str; 6] = ["0", "1", "2", "3", "4a", "4b"];
 
+/// A GB 3096-2008 acoustic environment zone class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ZoneClass {
+    C0,
+    C1,
+    C2,
+    C3,
+    C4a,
+    C4b,
+}
+
+impl ZoneClass {
+    pub const ALL: [ZoneClass; 6] = [
+        ZoneClass::C0,
+        ZoneClass::C1,
+        ZoneClass::C2,
+        ZoneClass::C3,
+        ZoneClass::C4a,
+        ZoneClass::C4b,
+    ];
+
+    /// `"0"`, `"1"`, `"2"`, `"3"`, `"4a"`, `"4b"` (the one spelling check accepts).
+    pub fn parse(s: &str) -> Option<ZoneClass> {
+        Self::ALL.into_iter().find(|z| z.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        ZONE_CLASSES[self as usize]
+    }
+}
+
+/// Which limits a noise sensor is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NoiseStandard {
+    /// GB 3096-2008, ambient noise (the default).
+    #[default]
+    Gb3096,
+    /// GB 22337-2008, noise at a social-activity source's boundary.
+    Gb22337,
+}
+
+impl NoiseStandard {
+    pub fn parse(s: &str) -> Option<NoiseStandard> {
+        match s {
+            "gb3096" => Some(NoiseStandard::Gb3096),
+            "gb22337" => Some(NoiseStandard::Gb22337),
+            _ => None,
+        }
+    }
+}
+
+/// A water meter's place in its district's balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MeterRole {
+    Master,
+    Sub,
+    /// The default.
+    #[default]
+    Household,
+    Inlet,
+    Public,
+}
+
+impl MeterRole {
+    const ALL: [MeterRole; 5] = [
+        MeterRole::Master,
+        MeterRole::Sub,
+        MeterRole::Household,
+        MeterRole::Inlet,
+        MeterRole::Public,
+    ];
+
+    pub fn parse(s: &str) -> Option<MeterRole> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeterRole::Master => "master",
+            MeterRole::Sub => "sub",
+            MeterRole::Household => "household",
+            MeterRole::Inlet => "inlet",
+            MeterRole::Public => "public",
+        }
+    }
+}
+
+impl DeviceAttributes {
+    /// The zone class, parsed (`None` when unset; `check` refused any other).
+    pub fn zone(&self) -> Option<ZoneClass> {
+        self.zone_class.as_deref().and_then(ZoneClass::parse)
+    }
+
+    /// The standard, parsed (default GB 3096).
+    pub fn noise_standard(&self) -> NoiseStandard {
+        self.standard
+            .as_deref()
+            .and_then(NoiseStandard::parse)
+            .unwrap_or_default()
+    }
+
+    /// The meter role, parsed (default household).
+    pub fn meter_role(&self) -> MeterRole {
+        self.role
+            .as_deref()
+            .and_then(MeterRole::parse)
+            .unwrap_or_default()
+    }
+}
+
 impl Validate for DeviceAttributes {
     fn validate(&self, path: &str, cx: &mut Check) {
         if let Some(z) = &self.zone_class {
-            if !ZONE_CLASSES.contains(&z.as_str()) {
+            if ZoneClass::parse(z).is_none() {
                 cx.problem(
                     join(path, "zone_class"),
                     format!("expected 0, 1, 2, 3, 4a or 4b, got {z:?}"),
@@ -88,7 +198,7 @@ impl Validate for DeviceAttributes {
             }
         }
         if let Some(s) = &self.standard {
-            if s != "gb3096" && s != "gb22337" {
+            if NoiseStandard::parse(s).is_none() {
                 cx.problem(
                     join(path, "standard"),
                     format!("expected gb3096 or gb22337, got {s:?}"),
@@ -96,7 +206,7 @@ impl Validate for DeviceAttributes {
             }
         }
         if let Some(r) = &self.role {
-            if !["master", "sub", "household", "inlet", "public"].contains(&r.as_str()) {
+            if MeterRole::parse(r).is_none() {
                 cx.problem(
                     join(path, "role"),
                     format!("expected master, sub, household, inlet or public, got {r:?}"),

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use crate::config::{join, Check, Tags, Validate};
-pub use attributes::{DeviceAttributes, MeterReplacement, ZONE_CLASSES};
+pub use attributes::{
+    DeviceAttributes, MeterReplacement, MeterRole, NoiseStandard, ZoneClass, ZONE_CLASSES,
+};
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]

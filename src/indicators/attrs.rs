@@ -3,7 +3,7 @@
 
 use super::config::DeviceAttributes;
 use super::ctx::Ctx;
-use super::noise::{limits, NoiseAttrs};
+use super::noise::{zone_limits, NoiseAttrs};
 use super::water::WaterAttrs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +78,8 @@ impl Attrs {
             Class::parse(&class_name)
         };
         let nc = &cx.cfg.noise;
-        let standard = c.standard.as_deref().unwrap_or("gb3096");
-        let lim = c.zone_class.as_deref().and_then(|z| limits(standard, z));
+        let zone = c.zone();
+        let lim = zone.map(|z| zone_limits(c.noise_standard(), z));
         let off = if c.indoor { nc.indoor_offset_db } else { 0.0 };
         let interval = c.sample_interval.unwrap_or(nc.sample_interval);
         let secs = interval.as_secs_f64();
@@ -99,7 +99,7 @@ impl Attrs {
                 .clone()
                 .unwrap_or_else(|| class.category().to_string()),
             noise: NoiseAttrs {
-                zone: c.zone_class.clone(),
+                zone,
                 limits: lim.map(|(d, n)| (d - off, n - off)),
                 due_per_minute: if secs > 0.0 { 60.0 / secs } else { 0.0 },
                 sample_interval_ns: interval.as_nanos().min(i64::MAX as u128) as i64,

@@ -6,6 +6,7 @@
 //! L_d and L_n are energetic means of the valid hourly L_eq; a point-day is
 //! valid for a period with enough valid hours (12 of 16, 6 of 8 by default).
 
+use crate::devices::{NoiseStandard, ZoneClass};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -17,23 +18,29 @@ use crate::model::{FieldValue, Reading};
 /// GB 3096-2008 Table 1 (and GB 22337-2008, whose class 4 is 70/55):
 /// (day, night) L_Aeq limits in dB(A).
 pub fn limits(standard: &str, zone: &str) -> Option<(f64, f64)> {
-    let boundary = standard == "gb22337";
-    Some(match zone {
-        "0" => (50.0, 40.0),
-        "1" => (55.0, 45.0),
-        "2" => (60.0, 50.0),
-        "3" => (65.0, 55.0),
-        "4a" | "4" => (70.0, 55.0),
-        "4b" if boundary => (70.0, 55.0),
-        "4b" => (70.0, 60.0),
-        _ => return None,
-    })
+    Some(zone_limits(
+        NoiseStandard::parse(standard)?,
+        ZoneClass::parse(zone)?,
+    ))
+}
+
+/// (day, night) limits in dB(A) of a zone class under a standard.
+pub fn zone_limits(standard: NoiseStandard, zone: ZoneClass) -> (f64, f64) {
+    match zone {
+        ZoneClass::C0 => (50.0, 40.0),
+        ZoneClass::C1 => (55.0, 45.0),
+        ZoneClass::C2 => (60.0, 50.0),
+        ZoneClass::C3 => (65.0, 55.0),
+        ZoneClass::C4a => (70.0, 55.0),
+        ZoneClass::C4b if standard == NoiseStandard::Gb22337 => (70.0, 55.0),
+        ZoneClass::C4b => (70.0, 60.0),
+    }
 }
 
 /// A noise sensor's static settings, derived from its attributes.
 #[derive(Debug, Clone, Default)]
 pub struct NoiseAttrs {
-    pub zone: Option<String>,
+    pub zone: Option<ZoneClass>,
     /// Effective (day, night) limits, indoor offset applied.
     pub limits: Option<(f64, f64)>,
     /// Samples due per minute.
@@ -296,7 +303,7 @@ fn day_record(ws: i64, id: &str, a: &NoiseAttrs, d: &NoiseDay, cx: &Ctx) -> Nois
     NoiseDayRecord {
         day: ws,
         device: id.to_string(),
-        zone: a.zone.clone(),
+        zone: a.zone.map(|z| z.as_str().to_string()),
         ld,
         ln,
         day_ok: lim.zip(ld).map(|((dl, _), v)| v <= dl),

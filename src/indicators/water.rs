@@ -7,6 +7,7 @@
 //! cumulative total at window boundaries), which aligns master and sub-meters
 //! that are read at different instants.
 
+use crate::devices::MeterRole;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -36,7 +37,7 @@ pub const QUALITY_NAMES: [&str; 6] = [
 
 #[derive(Debug, Clone, Default)]
 pub struct WaterAttrs {
-    pub role: String,
+    pub role: MeterRole,
     pub district: Option<String>,
     pub persons: Option<u32>,
     pub connections: u32,
@@ -55,7 +56,7 @@ impl WaterAttrs {
             .collect();
         replacements.sort_by_key(|r| r.0);
         WaterAttrs {
-            role: c.role.clone().unwrap_or_else(|| "household".into()),
+            role: c.meter_role(),
             district: c.district.clone(),
             persons: c.persons,
             connections: c.connections.unwrap_or(1),

@@ -1,6 +1,7 @@
 //! District water balance and per-capita use, combined from the meters
 //! whose windows were emitted in one `advance`.
 
+use crate::devices::MeterRole;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ctx::Ctx;
@@ -58,15 +59,14 @@ impl Closed {
                 let Some(acc) = w.window(*ws, *day) else {
                     continue;
                 };
-                match a.role.as_str() {
-                    "master" | "inlet" => b[0] += acc.m3,
+                match a.role {
+                    MeterRole::Master | MeterRole::Inlet => b[0] += acc.m3,
                     // Household meters are the district's sub-meters too.
-                    "sub" | "household" => {
+                    MeterRole::Sub | MeterRole::Household => {
                         b[1] += acc.m3;
                         b[3] += 1.0;
                     }
-                    "public" => b[2] += acc.m3,
-                    _ => {}
+                    MeterRole::Public => b[2] += acc.m3,
                 }
             }
             self.balance.insert(key, b);

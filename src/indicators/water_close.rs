@@ -141,7 +141,7 @@ impl WaterState {
             let mut r = cx.reading("gg_water_night_flow", start);
             tag(&mut r, a);
             r.add_field("min_flow_m3h", FieldValue::Float(mnf));
-            if a.role == "household" {
+            if a.role == crate::devices::MeterRole::Household {
                 self.flowing_nights = if mnf > 0.0 {
                     self.flowing_nights + 1
                 } else {
