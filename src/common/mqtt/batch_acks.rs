@@ -14,10 +14,14 @@
 //! its bookkeeping is that of a queued ack), and flushes once.
 //!
 //! It falls back to rumqttc's `poll` whenever rumqttc must act itself: not
-//! connected (connect), packets pending from the last session, a request of
-//! the caller in the channel (subscribe, disconnect: `via_requests`), or at
-//! least every half keep-alive, so rumqttc's keep-alive timer gets its turn
-//! to send a ping.
+//! connected (connect), packets pending from the last session, or a request
+//! of the caller in the channel (subscribe, disconnect: `via_requests`).
+//! Otherwise it sends the keep-alive PINGREQ itself, as rumqttc's ping
+//! branch does (every keep-alive, through rumqttc's state, so an unanswered
+//! ping fails the connection as it would in rumqttc). It never waits inside
+//! rumqttc's `poll` while connected without a request of ours queued: there
+//! a fired ack would wait for the next incoming packet or ping, and with
+//! the broker's in-flight window full nothing else comes.
 //!
 //! Cancel safety: the only future this select may drop is `readb` waiting
 //! for its first packet (tokio-util's framed read keeps partial data in its
@@ -27,7 +31,7 @@
 //! MQTT 5 is not covered: rumqttc's v5 event loop keeps its connection
 //! private, so v5 acks go through the request channel as before.
 
-use rumqttc::{PubAck, PubRec, QoS, Request};
+use rumqttc::{Packet, PingReq, PubAck, PubRec, QoS, Request};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -42,15 +46,6 @@ pub enum Polled {
     Woken,
 }
 
-/// How long rumqttc's `poll` may go uncalled while connected.
-fn slow_path_every(keep_alive: Duration) -> Duration {
-    if keep_alive.is_zero() {
-        Duration::from_secs(60)
-    } else {
-        keep_alive / 2
-    }
-}
-
 impl EventLoop {
     /// The next event, or [`Polled::Woken`] when `wake` is notified (MQTT
     /// 3.1.1; with MQTT 5 this is `poll`, never woken).
@@ -59,15 +54,16 @@ impl EventLoop {
         wake: &Notify,
         via_requests: bool,
     ) -> Result<Polled, ConnectionError> {
-        let EventLoop::V4(e, slow_at) = self else {
+        let EventLoop::V4(e, ping_at) = self else {
             return self.poll().await.map(Polled::Event);
         };
-        let now = Instant::now();
-        if e.network.is_none() || !e.pending.is_empty() || via_requests || now >= *slow_at {
-            *slow_at = now + slow_path_every(e.mqtt_options.keep_alive());
-            return e
-                .poll()
-                .await
+        let keep_alive = e.mqtt_options.keep_alive();
+        if e.network.is_none() || !e.pending.is_empty() || via_requests {
+            let r = e.poll().await;
+            if let Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) = &r {
+                *ping_at = Instant::now() + keep_alive;
+            }
+            return r
                 .map(|ev| Polled::Event(event4(ev)))
                 .map_err(ConnectionError::V4);
         }
@@ -77,15 +73,24 @@ impl EventLoop {
         let Some(network) = e.network.as_mut() else {
             return Ok(Polled::Event(Event::Other));
         };
-        let read = tokio::select! {
+        let pinging = !keep_alive.is_zero();
+        let step = tokio::select! {
             biased;
             _ = wake.notified() => return Ok(Polled::Woken),
             r = network.readb(&mut e.state) => r,
-            // Next call takes rumqttc's poll (its keep-alive).
-            _ = tokio::time::sleep_until(*slow_at) => return Ok(Polled::Event(Event::Other)),
+            // rumqttc's ping branch: a PINGREQ every keep-alive, whatever
+            // else is sent; unanswered since the last one is an error.
+            _ = tokio::time::sleep_until(*ping_at), if pinging => {
+                *ping_at = Instant::now() + keep_alive;
+                match e.state.handle_outgoing_packet(Request::PingReq(PingReq)) {
+                    Ok(Some(packet)) => network.write(packet).await,
+                    Ok(None) => Ok(()),
+                    Err(err) => Err(err),
+                }
+            }
         };
         let timeout = Duration::from_secs(e.network_options.connection_timeout());
-        let flushed = match read {
+        let flushed = match step {
             Ok(()) => match tokio::time::timeout(timeout, network.flush()).await {
                 Ok(r) => r.map_err(rumqttc::ConnectionError::MqttState),
                 Err(_) => Err(rumqttc::ConnectionError::FlushTimeout),

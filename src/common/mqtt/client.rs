@@ -35,8 +35,8 @@ pub enum Client {
 // One per session, owned by its task and never moved while polled.
 #[allow(clippy::large_enum_variant)]
 pub enum EventLoop {
-    /// With the time by which rumqttc's own `poll` must run next (see
-    /// [`super::batch_acks`]).
+    /// With the time of the next keep-alive PINGREQ while
+    /// [`super::batch_acks`] drives the connection.
     V4(rumqttc::EventLoop, tokio::time::Instant),
     V5(v5::EventLoop),
 }

@@ -273,7 +273,8 @@ mod tests {
 
     #[test]
     fn direct_acks_wait_in_firing_order_for_the_source_loop() {
-        let (client, _) = rumqttc::AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1);
+        let (client, _eventloop) =
+            rumqttc::AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1);
         let client = Client::V4(client);
         let acks = Acks::new(true);
         let fired: Vec<Ack> = (1..=3)
