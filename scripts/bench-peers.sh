@@ -17,6 +17,11 @@
 # Usage: scripts/bench-peers.sh [N] [P] [D]     (defaults 300000 messages, 2 publishers, 1000 devices)
 #   CONSUMERS="node-red greengate"   which consumers to run
 #   NODE_RED_VERSION=4               npm version spec for node-red
+#   INDICATORS=on                    greengate computes indicators (event-time
+#                                    watermark, so the payloads' past timestamps
+#                                    open noise windows): the burst-memory run,
+#                                    e.g. INDICATORS=on CONSUMERS=greengate scripts/bench-peers.sh 600000 2 1000
+#   CARGO=cargo-serial CARGO_TARGET_DIR=/work/target-shared   how and where to build
 # Needs: node + npm (Node-RED and node-red-contrib-influxdb are installed
 # from npm into a temporary directory), mosquitto, influxd, curl, python3.
 set -euo pipefail
@@ -25,6 +30,11 @@ N=${1:-300000}
 P=${2:-2}
 D=${3:-1000}
 CONSUMERS=${CONSUMERS:-"node-red greengate"}
+if [ "${INDICATORS:-off}" = on ]; then
+    INDICATORS_TOML=$'[indicators]\nenabled = true\nwatermark = "event_time"'
+else
+    INDICATORS_TOML=$'[indicators]\nenabled = false'
+fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/bench-peers.XXXXXX)
 PIDS=()
@@ -39,9 +49,10 @@ for t in node npm mosquitto influxd curl python3; do
     command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || { echo "bench-peers: $t is missing (scripts/test.sh installs the services)" >&2; exit 1; }
 done
 
-(cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build --release --bin greengate --example publish -q)
-BIN=$ROOT/target/release/greengate
-PUB=$ROOT/target/release/examples/publish
+(cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} ${CARGO:-cargo} build --release --bin greengate --example publish -q)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release/greengate
+PUB=$TARGET/release/examples/publish
 
 # shellcheck source=bench-lib.sh
 . "$ROOT/scripts/bench-lib.sh"
@@ -166,8 +177,7 @@ fsync = "always"
 path = "$WORK/gg/dead-letter.jsonl"
 [profiles]
 dirs = ["$WORK/gg/profiles"]
-[indicators]
-enabled = false
+$INDICATORS_TOML
 [sources.mqtt]
 host = "127.0.0.1"
 port = $MQ

@@ -7,8 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Histogram bins: 0.1 dB from 0 to 150 dB.
-const BINS: usize = 1500;
+use super::histogram::{bin, Histogram};
 
 /// 10·lg(x).
 pub fn db(x: f64) -> f64 {
@@ -50,8 +49,8 @@ pub struct LevelStats {
     pub sum_sq: f64,
     pub min: f64,
     pub max: f64,
-    #[serde(with = "sparse")]
-    hist: Vec<u32>,
+    /// 0.1 dB bins, sparse until dense is smaller (see `histogram`).
+    hist: Histogram,
 }
 
 /// The figures of a closed window.
@@ -69,10 +68,6 @@ pub struct Summary {
     pub count: u64,
 }
 
-fn bin(level: f64) -> usize {
-    ((level * 10.0).round().max(0.0) as usize).min(BINS - 1)
-}
-
 impl LevelStats {
     /// Adds one sample: its L_eq, and the max/min over its interval when the
     /// device reports them.
@@ -88,10 +83,7 @@ impl LevelStats {
         self.energy += energy(laeq);
         self.sum += laeq;
         self.sum_sq += laeq * laeq;
-        if self.hist.is_empty() {
-            self.hist = vec![0; BINS];
-        }
-        self.hist[bin(laeq)] += 1;
+        self.hist.add(bin(laeq), 1);
     }
 
     pub fn merge(&mut self, o: &LevelStats) {
@@ -109,12 +101,7 @@ impl LevelStats {
         self.energy += o.energy;
         self.sum += o.sum;
         self.sum_sq += o.sum_sq;
-        if self.hist.is_empty() {
-            self.hist = vec![0; BINS];
-        }
-        for (a, b) in self.hist.iter_mut().zip(&o.hist) {
-            *a += b;
-        }
+        self.hist.merge(&o.hist);
     }
 
     /// L_N, the level exceeded N % of the time, by the field rule of
@@ -123,16 +110,12 @@ impl LevelStats {
     /// 0.1 dB resolution (the rank is integer arithmetic, never a float).
     fn exceeded(&self, pct: u64) -> f64 {
         let rank = rank_loudest_first(pct, self.n);
-        let mut acc = 0u64;
-        for (i, c) in self.hist.iter().enumerate().rev() {
-            acc += u64::from(*c);
-            if acc >= rank {
-                return i as f64 / 10.0;
-            }
+        match self.hist.nth_loudest(rank) {
+            Some(b) => f64::from(b) / 10.0,
+            // Only when the histogram disagrees with `n` (a damaged
+            // checkpoint): the quietest level is the safest answer.
+            None => self.min,
         }
-        // Only reachable when the histogram disagrees with `n` (a damaged
-        // checkpoint): the quietest level is the safest answer.
-        self.min
     }
 
     pub fn summary(&self) -> Option<Summary> {
@@ -161,35 +144,6 @@ impl LevelStats {
 /// the sample that is L_pct among `n` samples.
 fn rank_loudest_first(pct: u64, n: u64) -> u64 {
     pct.saturating_mul(n).div_ceil(100).max(1)
-}
-
-/// The histogram as `[bin, count]` pairs of its non-empty bins.
-mod sparse {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(h: &[u32], s: S) -> Result<S::Ok, S::Error> {
-        let pairs: Vec<(u32, u32)> = h
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| (i as u32, *c))
-            .collect();
-        pairs.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
-        let pairs: Vec<(u32, u32)> = Vec::deserialize(d)?;
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut h = vec![0u32; super::BINS];
-        for (i, c) in pairs {
-            if let Some(slot) = h.get_mut(i as usize) {
-                *slot = c;
-            }
-        }
-        Ok(h)
-    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod drops;
 mod engine;
 mod event_clock;
 mod health;
+mod histogram;
 pub mod history;
 mod interval;
 pub mod levels;

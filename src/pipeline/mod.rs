@@ -165,6 +165,8 @@ struct Counters {
 /// The pipeline task's state.
 pub struct Pipeline {
     enrich: Enrich,
+    /// `enrich` resolved per device (rebuilt with it).
+    tagsets: enrich::TagSets,
     outboxes: Vec<OutboxWriter>,
     /// `routes[i]` is the route of `outboxes[i]`.
     routes: Vec<Route>,
@@ -192,6 +194,7 @@ impl Pipeline {
         opts: PipelineOptions,
     ) -> Self {
         Pipeline {
+            tagsets: enrich::TagSets::new(&enrich),
             enrich,
             routes: vec![Route::All; outboxes.len()],
             outboxes,
@@ -329,6 +332,7 @@ impl Pipeline {
         if let Some(rx) = self.enrich_updates.as_mut() {
             if rx.has_changed().unwrap_or(false) {
                 self.enrich = rx.borrow_and_update().clone();
+                self.tagsets = enrich::TagSets::new(&self.enrich);
                 if let Some(ind) = self.indicators.as_mut() {
                     ind.devices_changed(&self.enrich.devices);
                 }
@@ -348,7 +352,7 @@ impl Pipeline {
             let origin = batch.origin;
             self.staged.dead.extend(batch.dead);
             for mut r in batch.readings {
-                self.enrich.apply(&mut r);
+                self.tagsets.apply(&mut r);
                 if let Some(ind) = self.indicators.as_mut() {
                     ind.record(&r);
                 }
@@ -387,7 +391,7 @@ impl Pipeline {
         }
         self.staged.clear(self.outboxes.len());
         for mut r in out {
-            self.enrich.apply(&mut r);
+            self.tagsets.apply(&mut r);
             if let Some(o) = &self.observer {
                 o(Origin::Internal, &r);
             }

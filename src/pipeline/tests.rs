@@ -28,3 +28,50 @@ fn enrichment_prefers_the_readings_own_then_the_devices_then_the_sites_tags() {
     assert_eq!(r.tag("district"), Some("device-district"));
     assert_eq!(r.tag("city"), Some("sh"));
 }
+
+#[test]
+fn per_device_tag_sets_enrich_exactly_as_enrich_does() {
+    let mut devices = Devices::new();
+    let mut d = DeviceConfig::default();
+    d.tags.0.insert("district".into(), "device-district".into());
+    d.tags.0.insert("building".into(), "3".into());
+    d.tags
+        .0
+        .insert("community".into(), "device-community".into());
+    devices.insert("n1".into(), d);
+    for community in ["c1", ""] {
+        let e = Enrich {
+            community_id: community.into(),
+            site_tags: vec![
+                ("district".into(), "site-district".into()),
+                ("city".into(), "sh".into()),
+                ("a".into(), "first".into()),
+            ],
+            devices: devices.clone(),
+        };
+        let sets = enrich::TagSets::new(&e);
+        for (dev, own) in [
+            (
+                Some("n1"),
+                vec![("building", "own"), ("community", "spoofed")],
+            ),
+            (Some("n1"), vec![("zz", "last")]),
+            (Some("unknown"), vec![("city", "own")]),
+            (None, vec![]),
+            (Some("n1"), vec![("community", "c1")]),
+        ] {
+            let mut r = Reading::new("noise", 1);
+            if let Some(d) = dev {
+                r.set_tag("device", d);
+            }
+            for (k, v) in own {
+                r.set_tag(k, v);
+            }
+            r.add_field("laeq", FieldValue::Float(50.0));
+            let mut want = r.clone();
+            e.apply(&mut want);
+            sets.apply(&mut r);
+            assert_eq!(r, want, "community {community:?}, device {dev:?}");
+        }
+    }
+}

@@ -68,11 +68,12 @@ impl DecodeError {
 }
 
 /// Decodes one message. `sub_tags` are the subscription's static tags,
-/// `captures` the topic filter's captures.
+/// `captures` the topic filter's captures (borrowed from the filter and the
+/// topic, see [`super::topic::TopicFilter::matches`]).
 pub fn decode(
     profile: &Profile,
     sub_tags: &BTreeMap<String, String>,
-    captures: &[(String, String)],
+    captures: &[(&str, &str)],
     payload: &[u8],
     received_ns: i64,
 ) -> Result<Vec<Reading>, DecodeError> {
@@ -87,7 +88,7 @@ pub fn decode(
         base.set_tag(k.as_str(), v.as_str());
     }
     for (k, v) in captures {
-        base.set_tag(k.as_str(), v.as_str());
+        base.set_tag(*k, *v);
     }
     let readings = match mqtt.format {
         Format::LineProtocol => {
@@ -113,7 +114,7 @@ pub fn decode(
             let measurement = mqtt.measurement.as_deref().unwrap_or(&profile.class);
             base.measurement = measurement.to_string();
             let records: Vec<&Value> = match &mqtt.records {
-                None => vec![&root],
+                None => return finish(vec![record(mqtt, base, &root, &root)?]),
                 Some(p) => {
                     let sel = p.select(&root, &root);
                     let mut out = Vec::new();
@@ -131,10 +132,15 @@ pub fn decode(
             };
             records
                 .into_iter()
-                .map(|rec| record(mqtt, &base, &root, rec))
+                .map(|rec| record(mqtt, base.clone(), &root, rec))
                 .collect::<Result<Vec<_>, _>>()?
         }
     };
+    finish(readings)
+}
+
+/// Every reading has a device and passes [`Reading::validate`].
+fn finish(readings: Vec<Reading>) -> Result<Vec<Reading>, DecodeError> {
     for r in &readings {
         if r.tag("device").is_none() {
             return Err(DecodeError::NoDevice);
@@ -144,21 +150,22 @@ pub fn decode(
     Ok(readings)
 }
 
+/// One record's reading, built on `r` (the static tags and the receive time).
 fn record(
     mqtt: &MqttProfile,
-    base: &Reading,
+    mut r: Reading,
     root: &Value,
     rec: &Value,
 ) -> Result<Reading, DecodeError> {
-    let mut r = base.clone();
+    r.fields.reserve_exact(mqtt.fields.len());
     if let Some(t) = &mqtt.time {
-        let v = one(&t.path, root, rec, "time")?
+        let v = one(&t.path, root, rec, || "time".into())?
             .ok_or_else(|| DecodeError::BadTime(format!("path \"{}\" not found", t.path)))?;
         r.time_ns = timestamp::to_ns(v, t.format).map_err(DecodeError::BadTime)?;
     }
     for (k, p) in &mqtt.tags {
-        let what = format!("tag {k}");
-        if let Some(v) = one(p, root, rec, &what)? {
+        let what = || format!("tag {k}");
+        if let Some(v) = one(p, root, rec, what)? {
             let s = match v {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
@@ -166,7 +173,7 @@ fn record(
                 Value::Null => continue,
                 other => {
                     return Err(DecodeError::WrongType {
-                        what,
+                        what: what(),
                         problem: format!("expected text or a number, got {}", kind(other)),
                     })
                 }
@@ -182,14 +189,15 @@ fn record(
     Ok(r)
 }
 
+/// The one value `p` selects; `what` names it in an error (built only then).
 fn one<'a>(
     p: &JsonPath,
     root: &'a Value,
     rec: &'a Value,
-    what: &str,
+    what: impl FnOnce() -> String,
 ) -> Result<Option<&'a Value>, DecodeError> {
     p.one(root, rec).map_err(|n| DecodeError::Ambiguous {
-        what: what.to_string(),
+        what: what(),
         path: p.to_string(),
         n,
     })
@@ -222,15 +230,15 @@ fn field(
     root: &Value,
     rec: &Value,
 ) -> Result<Option<FieldValue>, DecodeError> {
-    let what = format!("field {name}");
+    let what = || format!("field {name}");
     let Some(path) = &spec.path else {
         return Ok(None);
     };
-    let raw = match one(path, root, rec, &what)? {
+    let raw = match one(path, root, rec, what)? {
         None | Some(Value::Null) if spec.optional => return Ok(None),
         None => {
             return Err(DecodeError::Missing {
-                what,
+                what: what(),
                 path: path.to_string(),
             })
         }

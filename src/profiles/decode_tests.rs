@@ -18,8 +18,8 @@ fn profile(class: &str, mqtt: serde_json::Value) -> Profile {
     }
 }
 
-fn caps(device: &str) -> Vec<(String, String)> {
-    vec![("device".to_string(), device.to_string())]
+fn caps(device: &str) -> Vec<(&str, &str)> {
+    vec![("device", device)]
 }
 
 fn no_tags() -> BTreeMap<String, String> {
@@ -220,10 +220,7 @@ fn payload_tags_beat_captures_which_beat_subscription_and_profile_tags() {
         ("lot".to_string(), "A".to_string()),
     ]
     .into();
-    let captures = vec![
-        ("device".to_string(), "d1".to_string()),
-        ("zone".to_string(), "cap".to_string()),
-    ];
+    let captures = vec![("device", "d1"), ("zone", "cap")];
     let rs = decode(
         &p,
         &sub,
@@ -242,10 +239,7 @@ fn payload_tags_beat_captures_which_beat_subscription_and_profile_tags() {
 #[test]
 fn line_protocol_passes_through_with_enrichment_that_never_overrides() {
     let p = profile("custom", json!({"format": "line_protocol"}));
-    let caps = vec![
-        ("device".to_string(), "gw".to_string()),
-        ("site".to_string(), "s1".to_string()),
-    ];
+    let caps = vec![("device", "gw"), ("site", "s1")];
     let rs = decode(
         &p,
         &no_tags(),

@@ -141,9 +141,10 @@ impl TopicFilter {
         })
     }
 
-    /// Matches a topic; on a match returns the captured (name, value) pairs.
+    /// Matches a topic; on a match returns the captured (name, value) pairs,
+    /// borrowed from the filter and the topic (no copy per message).
     /// Empty captured values are left out (they cannot be tags).
-    pub fn matches(&self, topic: &str) -> Option<Vec<(String, String)>> {
+    pub fn matches<'a>(&'a self, topic: &'a str) -> Option<Vec<(&'a str, &'a str)>> {
         // MQTT: wildcards at the first level do not match `$SYS/...` topics.
         if topic.starts_with('$') && !matches!(self.levels.first(), Some(Level::Exact(_))) {
             return None;
@@ -156,7 +157,7 @@ impl TopicFilter {
                     // `a/#` also matches `a` itself.
                     let tail = rest.unwrap_or("");
                     if let (Some(n), false) = (name, tail.is_empty()) {
-                        caps.push((n.clone(), tail.to_string()));
+                        caps.push((n.as_str(), tail));
                     }
                     return Some(caps);
                 }
@@ -168,9 +169,7 @@ impl TopicFilter {
                     };
                     match level {
                         Level::Exact(e) if e != head => return None,
-                        Level::One(Some(n)) if !head.is_empty() => {
-                            caps.push((n.clone(), head.to_string()))
-                        }
+                        Level::One(Some(n)) if !head.is_empty() => caps.push((n.as_str(), head)),
                         _ => {}
                     }
                     rest = tail;
@@ -210,7 +209,14 @@ mod tests {
     use super::*;
 
     fn caps(f: &str, t: &str) -> Option<Vec<(String, String)>> {
-        TopicFilter::parse(f).unwrap().matches(t)
+        let f = TopicFilter::parse(f).unwrap();
+        f.matches(t).map(owned)
+    }
+
+    fn owned(v: Vec<(&str, &str)>) -> Vec<(String, String)> {
+        v.into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -262,7 +268,7 @@ mod tests {
         let f = TopicFilter::parse("$share/gg/community/+site/noise/+device/#rest").unwrap();
         assert_eq!(f.broker_filter(), "$share/gg/community/+/noise/+/#");
         assert_eq!(
-            f.matches("community/c/noise/d/a/b"),
+            f.matches("community/c/noise/d/a/b").map(owned),
             Some(pairs(&[("site", "c"), ("device", "d"), ("rest", "a/b")]))
         );
         assert_eq!(

@@ -102,7 +102,8 @@ fn every_mqtt_payload_decodes_under_its_shipped_profile() {
             .unwrap_or_else(|| panic!("profile {name} not in config/devices"));
         let device = payload::device_id(class, 3);
         let topic = payload::topic("cn-sh-demo-0001", class, 3, &device);
-        let captures = TopicFilter::parse(filter).expect("filter").matches(&topic);
+        let parsed = TopicFilter::parse(filter).expect("filter");
+        let captures = parsed.matches(&topic);
         let captures = captures.unwrap_or_else(|| panic!("{topic} does not match {filter}"));
         let values = simulated(class, &mut rng);
         let msg = payload::payload(class, &device, 3, &[(t, values.clone())]);
@@ -170,7 +171,7 @@ fn alarm_events_carry_type_and_id_through_the_profile() {
     let rs = decode(
         profile,
         &BTreeMap::new(),
-        &[("device".into(), "sec-01".into())],
+        &[("device", "sec-01")],
         msg.to_string().as_bytes(),
         0,
     )

@@ -237,7 +237,7 @@ mod fuzz {
         fn arbitrary_json_never_panics_any_shipped_profile_and_every_reading_is_valid(v in json()) {
             let set = cached();
             let payload = serde_json::to_vec(&v).unwrap();
-            let caps = vec![("device".to_string(), "d".to_string())];
+            let caps = [("device", "d")];
             for p in set.profiles.values().filter(|p| p.mqtt.is_some()) {
                 if let Ok(rs) = decode(p, &BTreeMap::new(), &caps, &payload, RECEIVED_NS) {
                     for r in rs {

@@ -35,7 +35,9 @@ pub enum Client {
 // One per session, owned by its task and never moved while polled.
 #[allow(clippy::large_enum_variant)]
 pub enum EventLoop {
-    V4(rumqttc::EventLoop),
+    /// With the time of the next keep-alive PINGREQ while
+    /// [`super::batch_acks`] drives the connection.
+    V4(rumqttc::EventLoop, tokio::time::Instant),
     V5(v5::EventLoop),
 }
 
@@ -143,7 +145,7 @@ pub fn new(options: Options, cap: usize) -> (Client, EventLoop) {
     match options {
         Options::V4(o) => {
             let (c, e) = rumqttc::AsyncClient::new(o, cap);
-            (Client::V4(c), EventLoop::V4(e))
+            (Client::V4(c), EventLoop::V4(e, tokio::time::Instant::now()))
         }
         Options::V5(o) => {
             let (c, e) = v5::AsyncClient::new(o, cap);
@@ -201,7 +203,7 @@ impl EventLoop {
     /// The next event; reconnects first when the connection is down.
     pub async fn poll(&mut self) -> Result<Event, ConnectionError> {
         match self {
-            EventLoop::V4(e) => e.poll().await.map(event4).map_err(ConnectionError::V4),
+            EventLoop::V4(e, _) => e.poll().await.map(event4).map_err(ConnectionError::V4),
             EventLoop::V5(e) => e.poll().await.map(event5).map_err(ConnectionError::V5),
         }
     }
@@ -211,7 +213,7 @@ impl EventLoop {
     /// messages).
     pub fn take_stranded(&mut self) -> Vec<Message> {
         match self {
-            EventLoop::V4(e) => e
+            EventLoop::V4(e, _) => e
                 .state
                 .events
                 .drain(..)
@@ -237,14 +239,14 @@ impl EventLoop {
     /// running client does not change.
     pub fn set_options(&mut self, options: Options) {
         match (self, options) {
-            (EventLoop::V4(e), Options::V4(o)) => e.mqtt_options = o,
+            (EventLoop::V4(e, _), Options::V4(o)) => e.mqtt_options = o,
             (EventLoop::V5(e), Options::V5(o)) => e.options = o,
             _ => {}
         }
     }
 }
 
-fn event4(e: rumqttc::Event) -> Event {
+pub(super) fn event4(e: rumqttc::Event) -> Event {
     match e {
         rumqttc::Event::Incoming(Packet::ConnAck(a)) => Event::ConnAck(ConnAck {
             session_present: a.session_present,

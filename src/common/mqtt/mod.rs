@@ -12,6 +12,7 @@
 //! Both MQTT 3.1.1 and MQTT 5 are spoken ([`Protocol`]); [`client`] puts
 //! rumqttc's two clients behind one shape.
 
+mod batch_acks;
 pub mod client;
 mod protocol;
 mod tls;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{join, Check, Secret, SecretSource};
+pub use batch_acks::Polled;
 pub use protocol::Protocol;
 pub use tls::{client_config, TlsConfig, TlsError, TlsKey, TlsProblem};
 

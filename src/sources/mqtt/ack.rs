@@ -13,6 +13,13 @@
 //! channel does). All `try_ack` calls happen under one lock, in the order the
 //! pipeline fired them: MQTT wants PUBACKs in receive order.
 //!
+//! MQTT 3.1.1 (*direct* acks): fired acks are not put in rumqttc's
+//! channel at all. They wait in the same ordered queue, the source loop is
+//! woken (`wake`), takes every ack of the current connection
+//! ([`Acks::take_ready`]) and writes them with one flush
+//! (`common::mqtt::batch_acks`): one system call for a whole group commit's
+//! PUBACKs instead of one each. The order is the firing order, as before.
+//!
 //! Why the channel can fill: after a restart with a large backlog, Mosquitto
 //! may send far more than `max_inflight_messages` to a resumed session, and
 //! rumqttc's event loop reads up to ten packets per turn but sends one
@@ -24,13 +31,15 @@ use rumqttc::QoS;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 use crate::common::mqtt::client::{Client, Message};
 use crate::metrics::{self, Counter};
 use crate::pipeline::Ack;
 
-/// One ack waiting for room in rumqttc's request channel.
-struct Pending {
+/// One fired ack waiting to be sent (for room in rumqttc's request
+/// channel, or for the source loop to write it).
+pub struct Pending {
     generation: u64,
     pkid: u16,
     qos: QoS,
@@ -58,11 +67,17 @@ pub struct Acks {
     overflow: Arc<Mutex<VecDeque<Pending>>>,
     stale: Counter,
     deferred: Counter,
+    /// Direct acks (MQTT 3.1.1): the source loop writes them in batches.
+    direct: bool,
+    /// Notified when a direct ack is fired.
+    wake: Arc<Notify>,
 }
 
 impl Acks {
-    pub fn new() -> Acks {
+    pub fn new(direct: bool) -> Acks {
         Acks {
+            direct,
+            wake: Arc::default(),
             generation: Arc::default(),
             outstanding: Arc::default(),
             overflow: Arc::default(),
@@ -88,12 +103,39 @@ impl Acks {
         self.outstanding.load(Ordering::Acquire)
     }
 
-    /// Moves overflowed acks into the request channel while it has room.
+    /// Moves overflowed acks into the request channel while it has room
+    /// (direct acks never go there).
     pub fn flush(&self, client: &Client) {
+        if self.direct {
+            return;
+        }
         let mut q = lock(&self.overflow);
         if !q.is_empty() {
             self.shared(client).drain(&mut q);
         }
+    }
+
+    /// What the source loop waits on for direct acks.
+    pub fn wake(&self) -> &Notify {
+        &self.wake
+    }
+
+    /// Direct acks: every fired ack of the current connection, in firing
+    /// order, as `(packet id, QoS)`; stale ones are counted and dropped.
+    /// The acks stay outstanding until the returned holder is dropped:
+    /// drop it once they are written.
+    pub fn take_ready(&self) -> (Vec<(u16, QoS)>, VecDeque<Pending>) {
+        let held = std::mem::take(&mut *lock(&self.overflow));
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut ready = Vec::with_capacity(held.len());
+        for p in &held {
+            if p.generation == generation {
+                ready.push((p.pkid, p.qos));
+            } else {
+                self.stale.inc();
+            }
+        }
+        (ready, held)
     }
 
     fn shared(&self, client: &Client) -> Shared {
@@ -118,10 +160,14 @@ impl Acks {
         };
         let shared = self.shared(client);
         let overflow = self.overflow.clone();
+        let wake = self.direct.then(|| self.wake.clone());
         Some(Ack::new(move || {
             let mut q = lock(&overflow);
             q.push_back(pending);
-            shared.drain(&mut q);
+            match &wake {
+                Some(w) => w.notify_one(),
+                None => shared.drain(&mut q),
+            }
         }))
     }
 }
@@ -190,7 +236,7 @@ mod tests {
         // A request channel with room for two: the event loop is never
         // polled, so the channel is emptied by hand with `clean()`.
         for (client, mut clean) in clients(2) {
-            let acks = Acks::new();
+            let acks = Acks::new(false);
             let fired: Vec<Ack> = (1..=5)
                 .filter_map(|i| acks.ack_for(&client, &publish(i)))
                 .collect();
@@ -211,7 +257,7 @@ mod tests {
     #[test]
     fn waiting_acks_of_a_closed_connection_are_dropped_as_stale() {
         for (client, _clean) in clients(1) {
-            let acks = Acks::new();
+            let acks = Acks::new(false);
             let fired: Vec<Ack> = (1..=3)
                 .filter_map(|i| acks.ack_for(&client, &publish(i)))
                 .collect();
@@ -226,9 +272,44 @@ mod tests {
     }
 
     #[test]
+    fn direct_acks_wait_in_firing_order_for_the_source_loop() {
+        let (client, _eventloop) =
+            rumqttc::AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1);
+        let client = Client::V4(client);
+        let acks = Acks::new(true);
+        let fired: Vec<Ack> = (1..=3)
+            .filter_map(|i| acks.ack_for(&client, &publish(i)))
+            .collect();
+        let stale = acks.ack_for(&client, &publish(9));
+        for a in fired {
+            a.fire();
+        }
+        // Nothing went into rumqttc's channel (it has room for one only).
+        assert!(client.try_ack(7, QoS::AtLeastOnce).is_ok());
+        let (ready, held) = acks.take_ready();
+        assert_eq!(
+            ready.iter().map(|a| a.0).collect::<Vec<_>>(),
+            [1, 2, 3],
+            "in firing order"
+        );
+        assert_eq!(acks.outstanding(), 4, "held until written");
+        drop(held);
+        assert_eq!(acks.outstanding(), 1);
+        acks.new_connection();
+        stale.unwrap().fire();
+        let (ready, held) = acks.take_ready();
+        assert!(
+            ready.is_empty(),
+            "an ack of an earlier connection is dropped"
+        );
+        drop(held);
+        assert_eq!(acks.outstanding(), 0);
+    }
+
+    #[test]
     fn an_ack_dropped_unfired_is_no_longer_outstanding() {
         for (client, _clean) in clients(1) {
-            let acks = Acks::new();
+            let acks = Acks::new(false);
             drop(acks.ack_for(&client, &publish(1)));
             assert_eq!(acks.outstanding(), 0);
         }

@@ -49,7 +49,7 @@ use tracing::{error, info, warn, Instrument};
 
 use crate::backoff::Backoff;
 use crate::common::mqtt::client::{self, Client, Event, EventLoop, Message};
-use crate::common::mqtt::REQUEST_CAPACITY;
+use crate::common::mqtt::{Polled, Protocol, REQUEST_CAPACITY};
 use crate::deadletter::DeadLetter;
 use crate::metrics::{self, Counter, Gauge};
 use crate::pipeline::{SourceBatch, SourceTx};
@@ -100,6 +100,9 @@ struct Source {
     rejected: HashMap<&'static str, Counter>,
     subscribed_once: bool,
     need_subscribe: bool,
+    /// A SUBSCRIBE is in rumqttc's request channel or unanswered: rumqttc's
+    /// own poll must run until its SUBACK (see `batch_acks`).
+    awaiting_suback: bool,
     /// `mqtt_connections_total`: one per ConnAck.
     connections: Counter,
 }
@@ -107,6 +110,7 @@ struct Source {
 impl Source {
     fn new(cfg: MqttConfig, router: Router) -> Source {
         Source {
+            acks: Acks::new(cfg.protocol == Protocol::V4),
             router,
             connected: metrics::gauge(
                 "mqtt_connected",
@@ -115,10 +119,10 @@ impl Source {
             ),
             cfg,
             is_connected: false,
-            acks: Acks::new(),
             rejected: HashMap::new(),
             subscribed_once: false,
             need_subscribe: false,
+            awaiting_suback: false,
             connections: metrics::counter(
                 "mqtt_connections_total",
                 "MQTT connections established (ConnAck received).",
@@ -160,10 +164,17 @@ impl Source {
             &[],
         );
         loop {
-            let event = tokio::select! {
+            let via_requests = self.need_subscribe || self.awaiting_suback;
+            let polled = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                e = eventloop.poll() => e,
+                e = eventloop.poll_or_wake(self.acks.wake(), via_requests) => e,
+            };
+            let event = match polled {
+                Ok(Polled::Event(ev)) => Ok(ev),
+                // Fired acks (MQTT 3.1.1): all of them, one flush.
+                Ok(Polled::Woken) => self.write_acks(&mut eventloop).await.map(|()| Event::Other),
+                Err(e) => Err(e),
             };
             match event {
                 Ok(Event::ConnAck(ack)) => {
@@ -296,6 +307,20 @@ impl Source {
         }
     }
 
+    /// Writes every fired direct ack with one flush (MQTT 3.1.1); they
+    /// stay outstanding until written.
+    async fn write_acks(
+        &mut self,
+        eventloop: &mut EventLoop,
+    ) -> Result<(), client::ConnectionError> {
+        let (ready, held) = self.acks.take_ready();
+        if !ready.is_empty() {
+            eventloop.write_acks(&ready).await?;
+        }
+        drop(held);
+        Ok(())
+    }
+
     /// After shutdown: keep the connection while the pipeline stores what it
     /// has and fires the acks, then disconnect (the DISCONNECT is queued
     /// behind the acks, so seeing it go out means they went out).
@@ -311,8 +336,16 @@ impl Source {
                 disconnecting = true;
             }
             self.acks.flush(client);
-            match tokio::time::timeout_at(deadline, eventloop.poll()).await {
-                Ok(Ok(Event::DisconnectSent)) => break,
+            if self.write_acks(eventloop).await.is_err() {
+                self.is_connected = false;
+                break;
+            }
+            let wake = self.acks.wake();
+            let polled =
+                tokio::time::timeout_at(deadline, eventloop.poll_or_wake(wake, disconnecting))
+                    .await;
+            match polled {
+                Ok(Ok(Polled::Event(Event::DisconnectSent))) => break,
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) | Err(_) => self.is_connected = false,
             }

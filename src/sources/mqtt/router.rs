@@ -108,8 +108,8 @@ impl Router {
             // The device the topic names: a capture, else the subscription's tag.
             let topic_device = captures
                 .iter()
-                .find(|(k, _)| k == "device")
-                .map(|(_, v)| v.as_str())
+                .find(|(k, _)| *k == "device")
+                .map(|(_, v)| *v)
                 .or(route.tags.get("device").map(String::as_str));
             match topic_device {
                 Some(d) => guard::enforce_device(&mut readings, d, route.device_mismatch),

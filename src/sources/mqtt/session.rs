@@ -48,6 +48,7 @@ impl Source {
 
     pub(super) fn on_disconnect(&mut self) {
         self.acks.new_connection();
+        self.awaiting_suback = false;
         self.connected.set(0);
         self.is_connected = false;
         self.set_ready(false);
@@ -72,6 +73,7 @@ impl Source {
         match client.try_subscribe_many(&filters) {
             Ok(()) => {
                 self.need_subscribe = false;
+                self.awaiting_suback = true;
                 self.subscribed_once = true;
                 info!(count = self.router.routes.len(), "MQTT subscriptions sent.");
             }
@@ -79,7 +81,8 @@ impl Source {
         }
     }
 
-    pub(super) fn on_suback(&self, codes: &[SubCode]) {
+    pub(super) fn on_suback(&mut self, codes: &[SubCode]) {
+        self.awaiting_suback = false;
         for (route, c) in self.router.routes.iter().zip(codes) {
             reason_counter("suback", &c.code).inc();
             match c.granted {
