@@ -69,7 +69,7 @@ fn setup() -> (Router, Enrich) {
         .mqtt
         .as_ref()
         .expect("example has [sources.mqtt]");
-    let router = Router::new(mqtt, &cfg.profile_set);
+    let router = Router::new(mqtt);
     (router, greengate::app::reload::enrich(&cfg))
 }
 
