@@ -16,6 +16,8 @@ const DAEMON_ID: &str = "greengate-tools-daemon";
 const TOPIC: &str = "community/green-garden/water/gw-02/up";
 const GOOD: &str = r#"{"meterId":"WM-3-0412","batteryMv":3610,"readings":[{"ts":1764388800,"totalL":123456.7,"flowLph":12.5,"leak":0}]}"#;
 const BAD: &str = "{not json at all";
+/// The broker password of the config: never printed.
+const PASSWORD: &str = "s3cret-sniff-pw";
 
 /// The daemon's session: connects with its client id and a persistent
 /// session, subscribes at QoS 1 (when `subscribe`), and returns the
@@ -62,6 +64,8 @@ fn config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
 host = "127.0.0.1"
 port = {port}
 client_id = "{DAEMON_ID}"
+username = "greengate"
+password = "{PASSWORD}"
 
 [[sources.mqtt.subscriptions]]
 filter = "community/+site/water/+/up"
@@ -111,6 +115,7 @@ async fn sniff_prints_readings_and_rejections_and_leaves_the_daemons_session_alo
     let s = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{s}\n{errors:?}");
     assert!(errors.is_empty(), "{errors:?}");
+    assert!(!s.contains(PASSWORD) && !ready.contains(PASSWORD), "{s}");
     let header = format!(
         "topic {TOPIC} | subscription community/+site/water/+/up | profile smart-water-meter"
     );
