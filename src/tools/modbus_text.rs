@@ -92,6 +92,9 @@ pub fn connect_error(place: &str, e: &io::Error) -> String {
         io::ErrorKind::ConnectionRefused => {
             format!("{place}: connection refused (nothing listens on that port)")
         }
+        _ if e.to_string().contains("exclusive lock") => format!(
+            "{place}: the serial port is in use (by the running daemon or another program; stop it to probe this bus)"
+        ),
         io::ErrorKind::NotFound => format!("{place}: no such serial port or host ({e})"),
         io::ErrorKind::TimedOut => format!("{place}: {e}"),
         io::ErrorKind::PermissionDenied => format!("{place}: permission denied ({e})"),

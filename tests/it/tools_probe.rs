@@ -133,7 +133,7 @@ async fn probe_prints_raw_registers_decoded_values_all_byte_orders_and_the_refus
         st.contains("not read: exception 0x02 (Illegal data address): a register in this range is not implemented"),
         "{st}"
     );
-    assert!(s.contains("3 of 4 fields read"), "{s}");
+    assert!(s.contains("3 of 4 fields read and decoded"), "{s}");
     out.assert_one_line_error("device meter-5: 1 of 4 fields not read (status)");
     assert_eq!(out.code, 1);
 }
@@ -197,6 +197,36 @@ profile = "modbus-water-meter"
     assert!(s.contains("CDAB 87.672 (configured)"), "{s}");
     let leak = s.lines().find(|l| l.contains("leak")).unwrap();
     assert!(leak.contains("bit 0") && leak.contains("= true"), "{leak}");
-    assert!(s.contains("4 of 4 fields read"), "{s}");
+    assert!(s.contains("4 of 4 fields read and decoded"), "{s}");
     assert!(bank.requests(2) >= 1);
+}
+
+#[tokio::test]
+async fn probe_of_a_serial_bus_the_daemon_holds_says_the_port_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_socat, _a, b) = pty_pair(dir.path());
+    // The daemon's poller has the port open (tokio-serial opens it exclusively).
+    let _held =
+        tokio_serial::SerialStream::open(&tokio_serial::new(b.to_string_lossy(), 9600)).unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            r#"
+[[sources.modbus.endpoints]]
+name = "rs485-held"
+transport = "rtu"
+serial = {{ path = "{}" }}
+[[sources.modbus.endpoints.devices]]
+id = "noise-3"
+unit = 3
+profile = "modbus-noise-rs485"
+"#,
+            b.display()
+        ),
+    );
+    let out = greengate_async(&["probe", "-c", cfg.to_str().unwrap(), "noise-3"]).await;
+    out.assert_one_line_error(
+        "the serial port is in use (by the running daemon or another program",
+    );
+    assert_eq!(out.code, 69);
 }

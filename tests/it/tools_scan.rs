@@ -8,7 +8,7 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::socat::pty_pair;
-use crate::modbus_support::{Bank, TcpDevice};
+use crate::modbus_support::{rtu_device, Bank, TcpDevice};
 use crate::tools_support::greengate_async;
 
 #[tokio::test]
@@ -63,6 +63,41 @@ async fn modbus_scan_finds_units_3_and_17_among_247() {
         out.stdout.contains("; read input 0 → answered 0x0007"),
         "{out:?}"
     );
+}
+
+#[tokio::test]
+async fn modbus_scan_of_a_serial_bus_finds_its_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_socat, a, b) = pty_pair(dir.path());
+    let bank = Bank::default();
+    bank.holding(2, 0, &[5]);
+    let _server = rtu_device(&a, bank.clone());
+    let out = greengate_async(&[
+        "scan",
+        "--serial",
+        b.to_str().unwrap(),
+        "--baud",
+        "19200",
+        "--units",
+        "1-4",
+        "--timeout",
+        "150ms",
+    ])
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let s = &out.stdout;
+    assert!(s.contains("scanning 4 unit ids on serial "), "{s}");
+    assert!(
+        s.contains(" 19200 8N1: read holding 0 (function 3) and read input 0 (function 4)"),
+        "{s}"
+    );
+    assert!(
+        s.contains(
+            "unit   2: present: read holding 0 → answered 0x0005; read input 0 → exception 0x02"
+        ),
+        "{s}"
+    );
+    assert!(s.contains("1 unit(s) answered: 2"), "{s}");
 }
 
 // --- DL/T 645-2007, written out from the standard -------------------------

@@ -18,7 +18,7 @@ use super::render;
 use crate::backoff::Backoff;
 use crate::profiles::Profile;
 use crate::sources::modbus::config::{DeviceConfig, EndpointConfig};
-use crate::sources::modbus::decode::Data;
+use crate::sources::modbus::decode::{self, Data};
 use crate::sources::modbus::device::Device;
 use crate::sources::modbus::planner::{self, Read};
 use crate::sources::modbus::transport::{self, ReadError};
@@ -52,6 +52,7 @@ pub async fn run(
         .collect();
     let total = device.specs.len();
     let mut unread: Vec<&str> = Vec::new();
+    let mut undecoded: Vec<&str> = Vec::new();
     let mut first = true;
     while let Some((read, alone)) = queue.pop_front() {
         if !first && !ep.inter_request_delay.is_zero() {
@@ -74,6 +75,9 @@ pub async fn run(
                     if let Some(spec) = device.specs.get(i) {
                         for line in render::field(spec, &read, &data) {
                             let _ = writeln!(out, "{line}");
+                        }
+                        if decode::field(spec, &read, &data).is_err() {
+                            undecoded.push(&spec.name);
                         }
                     }
                 }
@@ -106,6 +110,9 @@ pub async fn run(
                     }
                 }
                 if e.reconnect() {
+                    // The old connection goes first: a serial port is
+                    // opened exclusively, so it must be closed to reopen.
+                    drop(ctx);
                     ctx = match transport::connect(ep).await {
                         Ok(c) => c,
                         Err(e) => {
@@ -119,19 +126,30 @@ pub async fn run(
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "{} of {total} fields read",
-        total.saturating_sub(unread.len())
-    );
-    if unread.is_empty() {
+    let good = total.saturating_sub(unread.len() + undecoded.len());
+    let _ = writeln!(out, "{good} of {total} fields read and decoded");
+    let mut problems = Vec::new();
+    if !unread.is_empty() {
+        problems.push(format!(
+            "{} of {total} fields not read ({})",
+            unread.len(),
+            unread.join(", ")
+        ));
+    }
+    if !undecoded.is_empty() {
+        problems.push(format!(
+            "{} of {total} fields not decoded ({})",
+            undecoded.len(),
+            undecoded.join(", ")
+        ));
+    }
+    if problems.is_empty() {
         Ok(())
     } else {
         Err(ToolError::Failed(format!(
-            "device {}: {} of {total} fields not read ({})",
+            "device {}: {}",
             device.id,
-            unread.len(),
-            unread.join(", ")
+            problems.join("; ")
         )))
     }
 }

@@ -5,7 +5,7 @@
 //! (0x0A), means nothing is. After a timeout the connection is opened again
 //! before the next unit (a late answer would be taken for the next one).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use super::{Function, Line};
@@ -102,7 +102,13 @@ pub async fn run(
         asks.join(" and ")
     );
     let mut found = Vec::new();
-    for &unit in units {
+    // A full scan of silent ids takes units × functions × timeout: show
+    // where it is, on a terminal only (never in a script's output).
+    let progress = std::io::stderr().is_terminal();
+    for (k, &unit) in units.iter().enumerate() {
+        if progress {
+            eprint!("\runit {unit:>3} ({} of {})", k + 1, units.len());
+        }
         let mut parts = Vec::new();
         let mut present = false;
         for &table in tables {
@@ -123,14 +129,22 @@ pub async fn run(
             };
             parts.push(format!("read {} {register} → {what}", table.name()));
             if reconnect {
+                // Closed first: a serial port is opened exclusively.
+                drop(ctx);
                 ctx = connect().await?;
             }
         }
         if present {
+            if progress {
+                eprint!("\r{:24}\r", "");
+            }
             let _ = writeln!(out, "unit {unit:>3}: present: {}", parts.join("; "));
             let _ = out.flush();
             found.push(unit.to_string());
         }
+    }
+    if progress {
+        eprint!("\r{:24}\r", "");
     }
     if found.is_empty() {
         return Err(ToolError::Failed(format!(
