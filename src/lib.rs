@@ -35,3 +35,4 @@ pub mod sinks;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod tools;

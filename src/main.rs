@@ -60,6 +60,15 @@ enum Command {
     /// Recorded readings (line-protocol files or the store) through the
     /// indicator engine in event time; the indicators to a file or the store.
     Replay(greengate::app::replay::Args),
+    /// Read one configured device once, without the daemon: raw registers,
+    /// decoded and stored values, all four byte orders, or why not.
+    Probe(greengate::tools::probe::Args),
+    /// Show what the MQTT source makes of each message (its own client id,
+    /// clean session, QoS 0: the daemon's session is never touched).
+    Sniff(greengate::tools::sniff::Args),
+    /// Find the Modbus unit ids on a bus, or the address of the single
+    /// DL/T 645 or CJ/T 188 meter on it.
+    Scan(greengate::tools::scan::Args),
     /// A whole simulated community through the real pipeline, on this
     /// machine alone: embedded MQTT broker, simulated devices, the daemon,
     /// a live summary. Ctrl-C stops it.
@@ -181,6 +190,9 @@ fn main() -> ExitCode {
             from_store,
         } => assess(&config, from, to, json, from_store),
         Command::Replay(args) => greengate::app::replay::main(args),
+        Command::Probe(args) => greengate::tools::probe::main(args),
+        Command::Sniff(args) => greengate::tools::sniff::main(args),
+        Command::Scan(args) => greengate::tools::scan::main(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => greengate::demo::main(args),
         #[cfg(feature = "demo")]

@@ -11,6 +11,7 @@ mod modbus_support;
 mod outbox_support;
 mod replay_support;
 mod status_support;
+mod tools_support;
 
 mod city_sink;
 mod city_sink_mqtt;
@@ -55,3 +56,7 @@ mod profiles;
 mod replay;
 mod simulate;
 mod status_page;
+mod tools_errors;
+mod tools_probe;
+mod tools_scan;
+mod tools_sniff;

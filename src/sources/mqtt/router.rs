@@ -69,6 +69,14 @@ impl Router {
         }
     }
 
+    /// The subscription a topic belongs to (the first that matches, in
+    /// config order) and its captures; `greengate sniff` names it.
+    pub fn route(&self, topic: &str) -> Option<(&Route, Vec<(String, String)>)> {
+        self.routes
+            .iter()
+            .find_map(|r| r.filter.matches(topic).map(|caps| (r, caps)))
+    }
+
     /// Decodes one message into readings, or says why it is rejected.
     pub fn handle(
         &self,
@@ -76,11 +84,7 @@ impl Router {
         payload: &[u8],
         received_ns: i64,
     ) -> Result<Vec<Reading>, Rejection> {
-        let found = self
-            .routes
-            .iter()
-            .find_map(|r| r.filter.matches(topic).map(|caps| (r, caps)));
-        let Some((route, captures)) = found else {
+        let Some((route, captures)) = self.route(topic) else {
             self.unrouted.inc();
             return Err(Rejection {
                 reason: "unknown_topic",
