@@ -1,5 +1,6 @@
 //! Sources: where readings come from. Each is a folder with `config.rs`.
 
+pub mod bus;
 pub mod modbus;
 pub mod mqtt;
 
