@@ -191,6 +191,7 @@ pub struct Resolved {
     pub di_order: cjt188::DiOrder,
     /// Unit code → (unit), for CJ/T 188 volumes.
     pub unit_codes: BTreeMap<u8, Unit>,
+    pub groups: BTreeMap<String, GroupDef>,
     pub specs: Vec<MeterSpec>,
 }
 

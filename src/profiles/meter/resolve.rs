@@ -237,6 +237,7 @@ impl MeterMap {
             meter_type,
             di_order: self.di_order.into(),
             unit_codes,
+            groups: self.groups.clone(),
             specs,
         })
     }

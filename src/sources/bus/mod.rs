@@ -27,6 +27,7 @@
 pub mod driver;
 pub mod line;
 pub mod schedule;
+pub mod serial;
 
 use std::future::Future;
 use std::io;

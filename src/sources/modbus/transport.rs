@@ -14,7 +14,7 @@ use tokio_modbus::client::{rtu, tcp, Client, Context};
 use tokio_modbus::slave::SlaveContext;
 use tokio_modbus::{ExceptionCode, Request, Response, Slave};
 
-use super::config::{EndpointConfig, Parity, Transport};
+use super::config::{EndpointConfig, Transport};
 use super::decode::Data;
 use super::planner::Read;
 use crate::profiles::modbus::Table;
@@ -87,26 +87,7 @@ pub async fn connect(cfg: &EndpointConfig) -> io::Result<Context> {
             }
             Transport::Rtu => {
                 let s = cfg.serial.clone().unwrap_or_default();
-                let parity = match s.parity {
-                    Parity::None => tokio_serial::Parity::None,
-                    Parity::Even => tokio_serial::Parity::Even,
-                    Parity::Odd => tokio_serial::Parity::Odd,
-                };
-                let data_bits = match s.data_bits {
-                    5 => tokio_serial::DataBits::Five,
-                    6 => tokio_serial::DataBits::Six,
-                    7 => tokio_serial::DataBits::Seven,
-                    _ => tokio_serial::DataBits::Eight,
-                };
-                let stop_bits = match s.stop_bits {
-                    2 => tokio_serial::StopBits::Two,
-                    _ => tokio_serial::StopBits::One,
-                };
-                let builder = tokio_serial::new(s.path.to_string_lossy(), s.baud)
-                    .parity(parity)
-                    .data_bits(data_bits)
-                    .stop_bits(stop_bits);
-                let port = tokio_serial::SerialStream::open(&builder).map_err(io::Error::from)?;
+                let port = crate::sources::bus::serial::open(&s)?;
                 Ok(rtu::attach_slave(port, Slave(1)))
             }
         }
