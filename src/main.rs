@@ -60,6 +60,9 @@ enum Command {
     /// Recorded readings (line-protocol files or the store) through the
     /// indicator engine in event time; the indicators to a file or the store.
     Replay(greengate::app::replay::Args),
+    /// DL/T 645 and CJ/T 188 meters: `meters discover` prints the address
+    /// of the single meter on a bus.
+    Meters(greengate::app::meters_cli::Args),
     /// A whole simulated community through the real pipeline, on this
     /// machine alone: embedded MQTT broker, simulated devices, the daemon,
     /// a live summary. Ctrl-C stops it.
@@ -181,6 +184,7 @@ fn main() -> ExitCode {
             from_store,
         } => assess(&config, from, to, json, from_store),
         Command::Replay(args) => greengate::app::replay::main(args),
+        Command::Meters(args) => greengate::app::meters_cli::main(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => greengate::demo::main(args),
         #[cfg(feature = "demo")]

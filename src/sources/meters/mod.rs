@@ -102,3 +102,6 @@ pub async fn run(
     shutdown.cancelled().await;
     while tasks.join_next().await.is_some() {}
 }
+
+#[cfg(test)]
+mod tests;
