@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::profiles::meter::MeterProtocol;
 use crate::protocols::cjt188::DiOrder;
+use crate::sources::bus::serial::Parity;
 use crate::sources::meters::config::{BusConfig, MeterSerial, MeterTransport};
-use crate::sources::modbus::config::Parity;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {

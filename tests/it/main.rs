@@ -37,6 +37,7 @@ mod influxdb_sink;
 mod influxdb_sink_faults;
 mod lineproto_roundtrip;
 mod meters;
+mod meters_bench;
 mod meters_e2e;
 mod modbus_bench;
 mod modbus_drop_oldest;

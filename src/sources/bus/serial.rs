@@ -1,9 +1,41 @@
 //! Opening a local serial port (RS-485 adapter) with tokio-serial, for
 //! every bus protocol.
 
+use serde::Deserialize;
 use std::io;
+use std::path::PathBuf;
 
-use crate::sources::modbus::config::{Parity, SerialConfig};
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parity {
+    #[default]
+    None,
+    Even,
+    Odd,
+}
+
+/// A serial line (Modbus `transport = "rtu"`, meter buses `transport = "serial"`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SerialConfig {
+    pub path: PathBuf,
+    pub baud: u32,
+    pub parity: Parity,
+    pub data_bits: u8,
+    pub stop_bits: u8,
+}
+
+impl Default for SerialConfig {
+    fn default() -> Self {
+        SerialConfig {
+            path: PathBuf::new(),
+            baud: 9600,
+            parity: Parity::None,
+            data_bits: 8,
+            stop_bits: 1,
+        }
+    }
+}
 
 /// Opens `s.path` at its baud rate, parity, data and stop bits.
 pub fn open(s: &SerialConfig) -> io::Result<tokio_serial::SerialStream> {

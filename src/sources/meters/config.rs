@@ -22,7 +22,8 @@ use crate::config::{join, Check, Validate};
 use crate::profiles::meter::{parse_meter_type, MeterProtocol};
 use crate::profiles::{CheckRefs, ProfileSet};
 use crate::protocols::bcd::parse_nameplate;
-use crate::sources::modbus::config::{GroupInterval, Parity, SerialConfig};
+use crate::sources::bus::serial::{Parity, SerialConfig};
+use crate::sources::modbus::config::GroupInterval;
 
 /// The `[sources.meters]` section.
 #[derive(Debug, Clone, Default, Deserialize)]

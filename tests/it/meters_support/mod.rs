@@ -178,6 +178,11 @@ fn take(buf: &mut Vec<u8>) -> Option<Req> {
 pub struct Bus {
     pub meters: Arc<Vec<Sim>>,
     pub requests: Arc<AtomicU64>,
+    /// Pace the line at this baud rate (11 bits a byte, 8E1): each answer
+    /// waits the wire time of its request and itself. A pty has no baud rate.
+    pub baud: Option<u32>,
+    /// When each request arrived, for the benchmark.
+    pub arrivals: Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
 }
 
 impl Bus {
@@ -185,6 +190,8 @@ impl Bus {
         Bus {
             meters: Arc::new(meters),
             requests: Arc::new(AtomicU64::new(0)),
+            baud: None,
+            arrivals: Arc::default(),
         }
     }
 
@@ -198,9 +205,22 @@ impl Bus {
                 Ok(n) => n,
             };
             buf.extend_from_slice(&tmp[..n]);
-            while let Some(req) = take(&mut buf) {
+            loop {
+                let before = buf.len();
+                let Some(req) = take(&mut buf) else { break };
+                let req_len = before - buf.len();
                 self.requests.fetch_add(1, Ordering::Relaxed);
-                if let Some(out) = self.answer(&req) {
+                self.arrivals
+                    .lock()
+                    .unwrap()
+                    .push(std::time::Instant::now());
+                let out = self.answer(&req);
+                if let Some(baud) = self.baud {
+                    let bytes = req_len + out.as_ref().map_or(0, Vec::len);
+                    let wire = bytes as f64 * 11.0 / f64::from(baud);
+                    tokio::time::sleep(std::time::Duration::from_secs_f64(wire)).await;
+                }
+                if let Some(out) = out {
                     if s.write_all(&out).await.is_err() {
                         return;
                     }
