@@ -69,6 +69,9 @@ enum Command {
     /// Find the Modbus unit ids on a bus, or the address of the single
     /// DL/T 645 or CJ/T 188 meter on it.
     Scan(greengate::tools::scan::Args),
+    /// DL/T 645 and CJ/T 188 meters: `meters discover` prints the address
+    /// of the single meter on a bus.
+    Meters(greengate::app::meters_cli::Args),
     /// A whole simulated community through the real pipeline, on this
     /// machine alone: embedded MQTT broker, simulated devices, the daemon,
     /// a live summary. Ctrl-C stops it.
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => greengate::tools::probe::main(args),
         Command::Sniff(args) => greengate::tools::sniff::main(args),
         Command::Scan(args) => greengate::tools::scan::main(args),
+        Command::Meters(args) => greengate::app::meters_cli::main(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => greengate::demo::main(args),
         #[cfg(feature = "demo")]

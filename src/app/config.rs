@@ -324,6 +324,9 @@ impl Config {
         if let Some(m) = &self.sources.modbus {
             m.check_refs("sources.modbus", &self.profile_set, cx);
         }
+        if let Some(m) = &self.sources.meters {
+            m.check_refs("sources.meters", &self.profile_set, cx);
+        }
         for (id, d) in &self.devices {
             if let Some(p) = &d.profile {
                 if self.profile_set.get(p).is_none() {
@@ -334,10 +337,13 @@ impl Config {
                 }
             }
         }
-        if self.sources.mqtt.is_none() && self.sources.modbus.is_none() {
+        if self.sources.mqtt.is_none()
+            && self.sources.modbus.is_none()
+            && self.sources.meters.is_none()
+        {
             cx.problem(
                 "sources",
-                "no source configured: add [sources.mqtt] or [sources.modbus]",
+                "no source configured: add [sources.mqtt], [sources.modbus] or [sources.meters]",
             );
         }
         if self.sinks.influxdb.is_none() {

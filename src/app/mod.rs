@@ -12,6 +12,7 @@
 pub mod assess_store;
 pub mod config;
 pub mod indicators;
+pub mod meters_cli;
 pub mod modbus_raw;
 pub mod preflight;
 pub mod reload;

@@ -68,6 +68,13 @@ pub fn start_sources(
                 .instrument(span),
         ));
     }
+    if let Some(m) = cfg.sources.meters.clone() {
+        let span = tracing::info_span!("source", name = "meters");
+        tasks.push(tokio::spawn(
+            sources::meters::run(m, cfg.profile_set.clone(), tx.clone(), token.clone())
+                .instrument(span),
+        ));
+    }
     tasks
 }
 

@@ -23,6 +23,9 @@ pub enum Origin {
     Mqtt,
     /// A Modbus poll (readings and `device_status`), nothing to acknowledge.
     Modbus,
+    /// A DL/T 645 or CJ/T 188 meter poll; nothing to acknowledge, stored
+    /// in the main outbox (water totals feed the water balance).
+    Meter,
     /// Computed by the pipeline itself (indicators).
     Internal,
 }

@@ -1,8 +1,9 @@
 //! Device profiles: how one device model's messages or registers become
 //! readings. One TOML file per model under `config/devices/`; a file has a
 //! common header (`name`, `class`, `description`, `tags`) and either an
-//! `[mqtt]` table (payload decoding, see [`mqtt`]) or a `[modbus]` table
-//! (register map, see [`modbus`]).
+//! `[mqtt]` table (payload decoding, see [`mqtt`]), a `[modbus]` table
+//! (register map, see [`modbus`]) or a `[meter]` table (DL/T 645 and
+//! CJ/T 188 data identifiers, see [`meter`]).
 //!
 //! Loading reads every `*.toml` file of the configured directories in sorted
 //! order and reports every problem with a path that starts with the file
@@ -14,6 +15,7 @@ pub mod config;
 pub mod decode;
 pub mod guard;
 pub mod jsonpath;
+pub mod meter;
 pub mod modbus;
 pub mod mqtt;
 pub mod timestamp;
@@ -37,6 +39,8 @@ pub struct Profile {
     pub tags: Tags,
     pub modbus: Option<modbus::RegisterMap>,
     pub mqtt: Option<MqttProfile>,
+    /// The `[meter]` map (DL/T 645, CJ/T 188), resolved when loaded.
+    pub meter: Option<meter::Resolved>,
     /// The file it was loaded from.
     pub file: PathBuf,
 }
@@ -59,6 +63,7 @@ struct Header {
     tags: Tags,
     mqtt: Option<serde_json::Value>,
     modbus: Option<serde_json::Value>,
+    meter: Option<serde_json::Value>,
 }
 
 fn valid_ident(s: &str) -> bool {
@@ -150,8 +155,16 @@ impl ProfileSet {
             m.validate(&path, cx);
             Some(m)
         });
-        if mqtt.is_none() && modbus.is_none() && cx.problems().len() == before {
-            cx.problem(&at, "a profile needs an [mqtt] or a [modbus] table");
+        let meter = h.meter.and_then(|v| {
+            let path = join(&at, "meter");
+            let m: meter::MeterMap = parse_value(v, &path, cx)?;
+            m.resolve(&path, cx)
+        });
+        if mqtt.is_none() && modbus.is_none() && meter.is_none() && cx.problems().len() == before {
+            cx.problem(
+                &at,
+                "a profile needs an [mqtt], a [modbus] or a [meter] table",
+            );
         }
         (cx.problems().len() == before).then(|| Profile {
             name: h.name,
@@ -160,6 +173,7 @@ impl ProfileSet {
             tags: h.tags,
             modbus,
             mqtt,
+            meter,
             file: file.to_path_buf(),
         })
     }

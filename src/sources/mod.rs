@@ -1,5 +1,7 @@
 //! Sources: where readings come from. Each is a folder with `config.rs`.
 
+pub mod bus;
+pub mod meters;
 pub mod modbus;
 pub mod mqtt;
 
@@ -12,6 +14,7 @@ use crate::config::{join, Check, Rebase, Validate};
 pub struct SourcesConfig {
     pub mqtt: Option<mqtt::config::MqttConfig>,
     pub modbus: Option<modbus::config::ModbusConfig>,
+    pub meters: Option<meters::config::MetersConfig>,
 }
 
 impl Rebase for SourcesConfig {
@@ -29,6 +32,9 @@ impl Validate for SourcesConfig {
         }
         if let Some(m) = &self.modbus {
             m.validate(&join(path, "modbus"), cx);
+        }
+        if let Some(m) = &self.meters {
+            m.validate(&join(path, "meters"), cx);
         }
     }
 }

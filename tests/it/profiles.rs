@@ -156,7 +156,7 @@ fn profile_problems_name_the_file_and_key_and_spare_the_other_files() {
         format!("{d}/b-bad.toml.mqtt.fields.laeq.unit: unknown unit \"dBZ\""),
         format!("{d}/f-time.toml.mqtt.time.format: unknown variant `hours`"),
         format!("{d}/c-dup.toml.name: duplicate profile name \"good\""),
-        format!("{d}/d-neither.toml: a profile needs an [mqtt] or a [modbus] table"),
+        format!("{d}/d-neither.toml: a profile needs an [mqtt], a [modbus] or a [meter] table"),
         format!("{d}/e-broken.toml: "),
     ];
     for w in &want {

@@ -16,7 +16,6 @@
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{join, Check, Validate};
@@ -41,37 +40,7 @@ pub enum Transport {
     RtuOverTcp,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Parity {
-    #[default]
-    None,
-    Even,
-    Odd,
-}
-
-/// A serial line for `transport = "rtu"`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct SerialConfig {
-    pub path: PathBuf,
-    pub baud: u32,
-    pub parity: Parity,
-    pub data_bits: u8,
-    pub stop_bits: u8,
-}
-
-impl Default for SerialConfig {
-    fn default() -> Self {
-        SerialConfig {
-            path: PathBuf::new(),
-            baud: 9600,
-            parity: Parity::None,
-            data_bits: 8,
-            stop_bits: 1,
-        }
-    }
-}
+pub use crate::sources::bus::serial::{Parity, SerialConfig};
 
 /// One TCP endpoint or serial bus: one poller, one request in flight.
 #[derive(Debug, Clone, Deserialize)]

@@ -15,9 +15,10 @@ use super::planner::{self, PlanOptions, Read};
 use super::rbe::{self, Last};
 use crate::backoff::Backoff;
 use crate::deadletter::DeadLetter;
-use crate::model::{FieldValue, Reading};
+use crate::model::Reading;
 use crate::profiles::modbus::FieldSpec;
 use crate::profiles::Profile;
+use crate::sources::bus::Health;
 
 /// Fields polled at one interval.
 #[derive(Debug, Clone)]
@@ -29,23 +30,13 @@ pub struct Group {
 
 impl Group {
     /// Moves the schedule on after a poll at `now`: keeps the phase, but
-    /// skips missed ticks instead of bursting (tokio's `MissedTickBehavior::Skip`).
+    /// skips missed ticks instead of bursting (see [`crate::sources::bus::advance`]).
     pub fn advance(&mut self, now: Instant) {
-        self.next_due = later(self.next_due, self.interval);
-        if self.next_due <= now {
-            let iv = self.interval.as_nanos().clamp(1, u64::MAX as u128);
-            let rem = (now - self.next_due).as_nanos() % iv;
-            self.next_due = later(now, Duration::from_nanos((iv - rem) as u64));
-        }
+        crate::sources::bus::advance(&mut self.next_due, self.interval, now);
     }
 }
 
-/// `t + d`, saturating at a year ahead instead of overflowing on absurd
-/// configured durations (no panics on input).
-pub fn later(t: Instant, d: Duration) -> Instant {
-    let year = Duration::from_secs(365 * 86400);
-    t.checked_add(d.min(year)).unwrap_or(t)
-}
+pub use crate::sources::bus::later;
 
 /// A device's state on its endpoint.
 #[derive(Debug)]
@@ -56,14 +47,8 @@ pub struct Device {
     pub tags: Vec<(String, String)>,
     pub specs: Vec<FieldSpec>,
     pub groups: Vec<Group>,
-    /// Consecutive polls that ended in a timeout or broken connection.
-    pub failures: u32,
-    /// The back-off of a degraded device (one attempt per period).
-    pub backoff: Backoff,
-    pub online: Option<bool>,
-    pub errors: u64,
-    pub last_rtt: Option<Duration>,
-    pub last_status: Option<Instant>,
+    /// Failures, degraded back-off, online state (kept by the bus driver).
+    pub health: Health,
     /// Last sent value per field (report by exception).
     pub last_sent: Vec<Option<Last>>,
     /// Reads the device refused, and when to try them again.
@@ -131,12 +116,7 @@ impl Device {
             last_sent: vec![None; specs.len()],
             specs,
             groups,
-            failures: 0,
-            backoff,
-            online: None,
-            errors: 0,
-            last_rtt: None,
-            last_status: None,
+            health: Health::new(backoff),
             refusals: Default::default(),
         })
     }
@@ -194,15 +174,7 @@ impl Device {
 
     /// A `device_status` reading: `online`, `rtt_ms`, `errors`.
     pub fn status(&self, time_ns: i64) -> Reading {
-        let mut r = Reading::new("device_status", time_ns);
-        r.set_tag("device", self.id.clone());
-        r.set_tag("source", "modbus");
-        r.add_field("online", FieldValue::Bool(self.online.unwrap_or(false)));
-        if let Some(rtt) = self.last_rtt {
-            r.add_field("rtt_ms", FieldValue::Float(rtt.as_secs_f64() * 1000.0));
-        }
-        r.add_field("errors", FieldValue::Int(self.errors as i64));
-        r
+        self.health.status(&self.id, "modbus", time_ns)
     }
 }
 

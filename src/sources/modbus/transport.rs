@@ -14,7 +14,7 @@ use tokio_modbus::client::{rtu, tcp, Client, Context};
 use tokio_modbus::slave::SlaveContext;
 use tokio_modbus::{ExceptionCode, Request, Response, Slave};
 
-use super::config::{EndpointConfig, Parity, SerialConfig, Transport};
+use super::config::{EndpointConfig, Transport};
 use super::decode::Data;
 use super::planner::Read;
 use crate::profiles::modbus::Table;
@@ -86,7 +86,8 @@ pub async fn connect(cfg: &EndpointConfig) -> io::Result<Context> {
                 })
             }
             Transport::Rtu => {
-                let port = open_serial(&cfg.serial.clone().unwrap_or_default())?;
+                let s = cfg.serial.clone().unwrap_or_default();
+                let port = crate::sources::bus::serial::open(&s)?;
                 Ok(rtu::attach_slave(port, Slave(1)))
             }
         }
@@ -98,31 +99,6 @@ pub async fn connect(cfg: &EndpointConfig) -> io::Result<Context> {
             format!("connect timed out after {limit:?}"),
         )),
     }
-}
-
-/// Opens a serial line with its settings (also used by `greengate scan`
-/// for the meter buses, which share the RS-485 settings).
-pub fn open_serial(s: &SerialConfig) -> io::Result<tokio_serial::SerialStream> {
-    let parity = match s.parity {
-        Parity::None => tokio_serial::Parity::None,
-        Parity::Even => tokio_serial::Parity::Even,
-        Parity::Odd => tokio_serial::Parity::Odd,
-    };
-    let data_bits = match s.data_bits {
-        5 => tokio_serial::DataBits::Five,
-        6 => tokio_serial::DataBits::Six,
-        7 => tokio_serial::DataBits::Seven,
-        _ => tokio_serial::DataBits::Eight,
-    };
-    let stop_bits = match s.stop_bits {
-        2 => tokio_serial::StopBits::Two,
-        _ => tokio_serial::StopBits::One,
-    };
-    let builder = tokio_serial::new(s.path.to_string_lossy(), s.baud)
-        .parity(parity)
-        .data_bits(data_bits)
-        .stop_bits(stop_bits);
-    tokio_serial::SerialStream::open(&builder).map_err(io::Error::from)
 }
 
 /// Reads one planned request from `unit`, checking the answer's shape.

@@ -71,7 +71,7 @@ impl Router {
 
     /// The subscription a topic belongs to (the first that matches, in
     /// config order) and its captures; `greengate sniff` names it.
-    pub fn route(&self, topic: &str) -> Option<(&Route, Vec<(String, String)>)> {
+    pub fn route<'a>(&'a self, topic: &'a str) -> Option<(&'a Route, Vec<(&'a str, &'a str)>)> {
         self.routes
             .iter()
             .find_map(|r| r.filter.matches(topic).map(|caps| (r, caps)))

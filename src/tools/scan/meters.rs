@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::Line;
 use crate::protocols::{cjt188, dlt645};
-use crate::sources::modbus::transport::open_serial;
+use crate::sources::bus::serial::open as open_serial;
 use crate::tools::modbus_text::connect_error;
 use crate::tools::ToolError;
 

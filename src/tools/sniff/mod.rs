@@ -115,7 +115,7 @@ async fn sniff(cfg: &Config, args: &Args) -> Result<(), ToolError> {
             args.config.display()
         ))
     })?;
-    let router = Router::new(mqtt, &cfg.profile_set);
+    let router = Router::new(mqtt);
     let subs: Vec<String> = router
         .routes
         .iter()
