@@ -264,7 +264,11 @@ fn hj212_sinks(
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> anyhow::Result<Vec<(outbox::OutboxWriter, crate::pipeline::Route)>> {
     let mut out = Vec::new();
-    let platforms = cfg.sinks.hj212.as_ref().map_or(&[][..], |h| &h.platforms[..]);
+    let platforms = cfg
+        .sinks
+        .hj212
+        .as_ref()
+        .map_or(&[][..], |h| &h.platforms[..]);
     let offset = cfg.site.offset_seconds().unwrap_or(8 * 3600);
     for (i, p) in platforms.iter().enumerate() {
         let pw = p

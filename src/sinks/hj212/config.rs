@@ -250,10 +250,7 @@ impl Validate for Hj212Config {
     fn validate(&self, path: &str, cx: &mut Check) {
         let key = join(path, "platforms");
         if self.platforms.is_empty() {
-            cx.problem(
-                &key,
-                "empty: add a [[sinks.hj212.platforms]] per platform",
-            );
+            cx.problem(&key, "empty: add a [[sinks.hj212.platforms]] per platform");
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, p) in self.platforms.iter().enumerate() {
@@ -289,9 +286,7 @@ impl Validate for PlatformConfig {
                 "must not be empty nor hold ; , = & spaces at its ends or line breaks",
             ),
             Some(_) => {}
-            None if self.pw_file.is_none() => {
-                cx.problem(key("pw"), "missing: set pw or pw_file")
-            }
+            None if self.pw_file.is_none() => cx.problem(key("pw"), "missing: set pw or pw_file"),
             None => {}
         }
         if !(1..=999).contains(&self.st) {
@@ -300,7 +295,10 @@ impl Validate for PlatformConfig {
         if self.flag_version > 63 {
             cx.problem(
                 key("flag_version"),
-                format!("expected 0..=63 (Flag bits 7..2), got {}", self.flag_version),
+                format!(
+                    "expected 0..=63 (Flag bits 7..2), got {}",
+                    self.flag_version
+                ),
             );
         }
         if self.over_time.is_zero() {

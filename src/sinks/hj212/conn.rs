@@ -86,9 +86,10 @@ impl Conn {
     fn take(&mut self) -> Option<Incoming> {
         loop {
             let (got, used) = match decode(&self.buf, self.crc) {
-                Ok(Decoded::Frame { frame, len }) => {
-                    (Packet::parse(frame.segment).map(|p| Incoming::from_packet(&p)), len)
-                }
+                Ok(Decoded::Frame { frame, len }) => (
+                    Packet::parse(frame.segment).map(|p| Incoming::from_packet(&p)),
+                    len,
+                ),
                 Ok(Decoded::NeedMore) => return None,
                 Err(e) => {
                     tracing::debug!(error = %e, "Platform sent bytes that are not a frame.");

@@ -130,7 +130,10 @@ impl Mapper {
         };
         match cn {
             cn::MINUTE_DATA | cn::HOUR_DATA => {
-                let _ = w.field("DataTime", &format_data_time(local(r.time_ns, self.offset_s)));
+                let _ = w.field(
+                    "DataTime",
+                    &format_data_time(local(r.time_ns, self.offset_s)),
+                );
                 let flag = window_flag(r).code();
                 for (field, code) in cfg.factors.interval() {
                     put(&mut w, code, "Data", f(field), flag);

@@ -103,7 +103,11 @@ fn a_day_is_2031_dated_at_midnight_with_day_and_night_codes() {
          Ldn-Data=50.12,Ldn-Flag=N"
     );
     let u = m
-        .upload(&cfg(serde_json::json!({"day_coding": "data"})), &r, no_interval)
+        .upload(
+            &cfg(serde_json::json!({"day_coding": "data"})),
+            &r,
+            no_interval,
+        )
         .unwrap();
     assert!(u.cp.contains("Ld-Data=50,") && u.cp.contains("Ln-Data=40.5,"));
 }
@@ -134,7 +138,10 @@ fn real_time_readings_are_sent_once_per_interval_per_point() {
         (u.cn, u.cp.as_str()),
         (2011, "DataTime=20261201090000;LA-Rtd=50.1,LA-Flag=N")
     );
-    assert_eq!(m.upload(&c, &raw(T9 + 10 * s), thirty), Err(Skip::Throttled));
+    assert_eq!(
+        m.upload(&c, &raw(T9 + 10 * s), thirty),
+        Err(Skip::Throttled)
+    );
     assert!(m.upload(&c, &raw(T9 + 30 * s), thirty).is_ok());
 }
 

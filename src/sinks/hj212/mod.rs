@@ -108,7 +108,11 @@ impl Metrics {
         metrics::counter(
             "hj212_sink_commands_total",
             "Platform commands answered, by CN and outcome (done, refused).",
-            &[("sink", self.sink.as_str()), ("cn", cn), ("outcome", outcome)],
+            &[
+                ("sink", self.sink.as_str()),
+                ("cn", cn),
+                ("outcome", outcome),
+            ],
         )
         .inc();
     }

@@ -132,7 +132,13 @@ pub fn reply(
         // would break the segment, and then nothing is sent.
         p.write(&mut s).ok().map(|_| s)
     };
-    let request = |rtn: u8| seg(st::SYSTEM_INTERACTION, cn::REQUEST_ANSWER, &format!("QnRtn={rtn}"));
+    let request = |rtn: u8| {
+        seg(
+            st::SYSTEM_INTERACTION,
+            cn::REQUEST_ANSWER,
+            &format!("QnRtn={rtn}"),
+        )
+    };
     let result = |rtn: u8| {
         seg(
             st::SYSTEM_INTERACTION,

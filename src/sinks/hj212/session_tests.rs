@@ -57,7 +57,12 @@ fn a_clock_read_is_answered_with_the_local_time_between_9011_and_9012() {
 #[test]
 fn setting_the_clock_is_refused() {
     let (out, o) = reply(
-        &cmd("20261201102030000", 1012, "123456", "SystemTime=20200101000000"),
+        &cmd(
+            "20261201102030000",
+            1012,
+            "123456",
+            "SystemTime=20200101000000",
+        ),
         &me(),
         &mut settings(),
         now(),
@@ -80,12 +85,22 @@ fn the_platform_sets_timeout_retries_and_the_real_time_interval() {
     );
     assert_eq!(o, Outcome::Done);
     assert_eq!((s.over_time, s.re_count), (Duration::from_secs(2), 1));
-    let (_, o) = reply(&cmd("q2", 1062, "123456", "RtdInterval=60"), &me(), &mut s, now());
+    let (_, o) = reply(
+        &cmd("q2", 1062, "123456", "RtdInterval=60"),
+        &me(),
+        &mut s,
+        now(),
+    );
     assert_eq!(o, Outcome::Done);
     assert_eq!(s.rtd_interval("GG0001"), Duration::from_secs(60));
     let (out, _) = reply(&cmd("q3", 1061, "123456", ""), &me(), &mut s, now());
     assert!(out[1].ends_with("CN=1061;PW=123456;MN=GG0001;Flag=4;CP=&&RtdInterval=60&&"));
-    let (out, o) = reply(&cmd("q4", 1062, "123456", "RtdInterval=5"), &me(), &mut s, now());
+    let (out, o) = reply(
+        &cmd("q4", 1062, "123456", "RtdInterval=5"),
+        &me(),
+        &mut s,
+        now(),
+    );
     assert_eq!(o, Outcome::Refused(3));
     assert!(out[1].ends_with("CP=&&ExeRtn=3&&"), "{out:?}");
     assert_eq!(s.rtd_interval("GG0001"), Duration::from_secs(60));
