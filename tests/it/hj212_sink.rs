@@ -322,3 +322,67 @@ async fn a_noise_day_arrives_as_2051_2061_2031_frames_equal_to_the_indicators() 
     assert_eq!(daemon.stop(), 0);
     platform.stop();
 }
+
+/// The commented `[[sinks.hj212.platforms]]` block of the example config,
+/// uncommented, is a valid platform and names every key there is.
+#[test]
+fn the_example_configs_platform_block_is_valid_and_complete() {
+    let text = std::fs::read_to_string("config/greengate.example.toml").unwrap();
+    let start = text
+        .find("# [[sinks.hj212.platforms]]")
+        .expect("the example documents [[sinks.hj212.platforms]]");
+    let block: String = text[start..]
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let block = block.replace("/etc/greengate/hj212-pw", "pw");
+    std::fs::write(dir.path().join("pw"), "123456\n").unwrap();
+    let v: toml::Value = toml::from_str(&block).unwrap();
+    let keys: Vec<String> = v["sinks"]["hj212"]["platforms"][0]
+        .as_table()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let cfg: greengate::sinks::hj212::config::Hj212Config =
+        serde_json::from_value(serde_json::to_value(&v["sinks"]["hj212"]).unwrap()).unwrap();
+    let mut cx = greengate::config::Check::new(dir.path());
+    greengate::config::Validate::validate(&cfg, "sinks.hj212", &mut cx);
+    assert!(cx.problems().is_empty(), "{:?}", cx.problems());
+    // Every key of the struct is documented (pw only as the commented alternative).
+    let all = serde_json::to_value(&v["sinks"]["hj212"]["platforms"][0]).unwrap();
+    for k in [
+        "name",
+        "address",
+        "pw_file",
+        "st",
+        "flag_version",
+        "answers",
+        "crc",
+        "over_time",
+        "re_count",
+        "retry",
+        "retry_max",
+        "connect_timeout",
+        "max_segment",
+        "minute",
+        "hour",
+        "day",
+        "realtime",
+        "realtime_measurement",
+        "rtd_interval",
+        "day_coding",
+        "factors",
+        "points",
+    ] {
+        assert!(
+            keys.iter().any(|x| x == k),
+            "{k} missing from the example: {all}"
+        );
+    }
+    assert!(text[start..].contains("# # pw = "));
+}
