@@ -242,3 +242,57 @@ async fn without_answers_requested_a_record_leaves_once_written() {
     drop(st);
     platform.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_laeq_goes_up_as_2011_once_per_real_time_interval() {
+    let port = free_port();
+    let state = Arc::new(Mutex::new(State::default()));
+    let platform = Platform::start(port, state.clone(), Box::new(|_| Action::Answer)).await;
+    let cfg = platform_cfg(
+        "realtime",
+        port,
+        json!({"realtime": true, "rtd_interval": "30s", "minute": false}),
+    );
+    let s = setup(cfg);
+    let raw = |i: i64| {
+        let mut r = Reading::new("noise", DAY0 + i * 10_000_000_000);
+        r.set_tag("device", "n1");
+        r.add_field("laeq", FieldValue::Float(50.0 + i as f64));
+        r
+    };
+    // Every 10 s for 2 min, and a minute point the platform does not take.
+    let mut readings: Vec<Reading> = (0..12).map(raw).collect();
+    readings.push(minute(0));
+    send(&s.tx, readings).await;
+    let got = wait_answered(&state, 4).await;
+    finish(s).await;
+    let sent: Vec<(u32, String)> = got.iter().map(|u| (u.cn(), u.cp.clone())).collect();
+    assert_eq!(
+        sent,
+        [
+            (
+                2011,
+                "DataTime=20260310060000;LA-Rtd=50,LA-Flag=N".to_string()
+            ),
+            (
+                2011,
+                "DataTime=20260310060030;LA-Rtd=53,LA-Flag=N".to_string()
+            ),
+            (
+                2011,
+                "DataTime=20260310060100;LA-Rtd=56,LA-Flag=N".to_string()
+            ),
+            (
+                2011,
+                "DataTime=20260310060130;LA-Rtd=59,LA-Flag=N".to_string()
+            ),
+        ]
+    );
+    assert_eq!(state.lock().unwrap().uploads.len(), 4);
+    assert_eq!(
+        counter("hj212_sink_records_skipped_total", "hj212-realtime"),
+        8,
+        "the 8 readings inside the interval"
+    );
+    platform.stop();
+}
