@@ -245,7 +245,13 @@ impl Sink {
                         return Ok(Some(true));
                     }
                 }
-                Ok(p) => self.on_packet(Ok(p)).await,
+                Ok(p) => {
+                    self.on_packet(Ok(p)).await;
+                    // Replying to a command may have found the connection broken.
+                    if self.conn.is_none() {
+                        return Ok(None);
+                    }
+                }
                 Err(e) => {
                     self.lost(e);
                     return Ok(None);
