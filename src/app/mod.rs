@@ -146,6 +146,9 @@ pub async fn start_reloadable(
         ));
     }
 
+    // The HJ 212 platforms: one droppable outbox each (see sinks::hj212).
+    let hj212_outboxes = hj212_sinks(&cfg, &sink_stop, &mut sink_tasks)?;
+
     let (enrich_tx, enrich_rx) = tokio::sync::watch::channel(reload::enrich(&cfg));
     // The status page (`/`, `/status.json`): read-only views of all the above.
     let board = Arc::new(status::Board::new(
@@ -184,6 +187,9 @@ pub async fn start_reloadable(
         pipeline = pipeline.with_raw_outbox(Origin::Modbus, w);
     }
     if let Some((w, route)) = city_outbox {
+        pipeline = pipeline.with_routed_outbox(w, route);
+    }
+    for (w, route) in hj212_outboxes {
         pipeline = pipeline.with_routed_outbox(w, route);
     }
     let pipeline_task = tokio::spawn(pipeline.run(rx).instrument(tracing::info_span!("pipeline")));
@@ -229,6 +235,37 @@ pub async fn start_reloadable(
         done,
         fatal,
     })
+}
+
+/// Opens each HJ 212 platform's outbox and starts its sink; returns the
+/// writers and routes for the pipeline.
+fn hj212_sinks(
+    cfg: &Config,
+    stop: &CancellationToken,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<Vec<(outbox::OutboxWriter, crate::pipeline::Route)>> {
+    let mut out = Vec::new();
+    let platforms = cfg
+        .sinks
+        .hj212
+        .as_ref()
+        .map_or(&[][..], |h| &h.platforms[..]);
+    let offset = cfg.site.offset_seconds().unwrap_or(8 * 3600);
+    for (i, p) in platforms.iter().enumerate() {
+        let pw = p
+            .resolve_pw(&cfg.base_dir)
+            .map_err(|e| anyhow::anyhow!("sinks.hj212.platforms[{i}].{e}"))?;
+        let name = p.sink_name();
+        let dir = cfg.resolve(&cfg.outbox.dir).join(&name);
+        let (w, r) = outbox::open(&dir, &cfg.outbox)
+            .with_context(|| format!("outbox.dir: cannot open {}", dir.display()))?;
+        out.push((w, p.route()));
+        let span = tracing::info_span!("sink", name = %name);
+        tasks.push(tokio::spawn(
+            sinks::hj212::run(p.clone(), pw, offset, r, stop.clone()).instrument(span),
+        ));
+    }
+    Ok(out)
 }
 
 async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {

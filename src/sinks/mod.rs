@@ -2,6 +2,7 @@
 //! reads from its own outbox.
 
 pub mod city;
+pub mod hj212;
 pub mod influxdb;
 
 use serde::Deserialize;
@@ -18,6 +19,8 @@ pub struct SinksConfig {
     pub influxdb: Option<influxdb::config::InfluxDbConfig>,
     /// The city northbound (indicators only), with its own outbox.
     pub city: Option<city::config::CityConfig>,
+    /// HJ 212 environmental platforms (noise indicators), each with its own outbox.
+    pub hj212: Option<hj212::config::Hj212Config>,
 }
 
 impl Default for SinksConfig {
@@ -26,6 +29,7 @@ impl Default for SinksConfig {
             shutdown_grace: std::time::Duration::from_secs(10),
             influxdb: None,
             city: None,
+            hj212: None,
         }
     }
 }
@@ -44,6 +48,9 @@ impl Validate for SinksConfig {
         }
         if let Some(s) = &self.city {
             s.validate(&join(path, "city"), cx);
+        }
+        if let Some(s) = &self.hj212 {
+            s.validate(&join(path, "hj212"), cx);
         }
     }
 }

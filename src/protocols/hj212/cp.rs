@@ -31,6 +31,12 @@ impl<'a> Cp<'a> {
     }
 }
 
+/// Writes `t` as a `DataTime` value (`YYYYMMDDhhmmss`, the caller's local
+/// time): the inverse of [`Cp::data_time`].
+pub fn format_data_time(t: chrono::NaiveDateTime) -> String {
+    t.format("%Y%m%d%H%M%S").to_string()
+}
+
 /// One `;`-separated item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Item<'a>(pub &'a str);

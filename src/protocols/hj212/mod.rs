@@ -32,10 +32,10 @@ pub mod frame;
 pub mod packet;
 pub mod split;
 
-pub use cp::{Cp, CpWriter, DataFlag, Field, Item, Suffix};
+pub use cp::{format_data_time, Cp, CpWriter, DataFlag, Field, Item, Suffix};
 pub use crc::Crc;
 pub use frame::{decode, decode_complete, encode, Decoded, Frame};
-pub use packet::{cn, qn_kind, qn_rtn, st, Flag, Packet, QnKind};
+pub use packet::{cn, format_qn, qn_kind, qn_rtn, st, Flag, Packet, QnKind};
 pub use split::{split, Limits, Message, Pushed, Reassembler};
 
 /// Why bytes did not yield the frame or packet the caller wanted. Each

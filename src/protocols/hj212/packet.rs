@@ -108,6 +108,12 @@ pub fn qn_kind(qn: &str) -> QnKind {
     }
 }
 
+/// Writes `t` as the standard's QN (`YYYYMMDDhhmmsszzz`, the sender's local
+/// time to the millisecond): the inverse of [`QnKind::Time`].
+pub fn format_qn(t: NaiveDateTime) -> String {
+    t.format("%Y%m%d%H%M%S%3f").to_string()
+}
+
 /// One data segment, borrowing the frame's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Packet<'a> {

@@ -353,3 +353,13 @@ fn the_cp_example_of_protocols_md_splits_into_items_and_fields() {
         ]
     );
 }
+
+#[test]
+fn qn_and_data_time_are_written_as_the_standard_reads_them() {
+    let t = chrono::NaiveDate::from_ymd_opt(2016, 8, 1)
+        .and_then(|d| d.and_hms_milli_opt(8, 58, 57, 223))
+        .unwrap();
+    assert_eq!(format_qn(t), "20160801085857223");
+    assert_eq!(qn_kind(&format_qn(t)), QnKind::Time(t));
+    assert_eq!(format_data_time(t), "20160801085857");
+}
