@@ -250,13 +250,13 @@ fn hj212_sinks(
         .hj212
         .as_ref()
         .map_or(&[][..], |h| &h.platforms[..]);
-    let offset = cfg.site.offset_seconds().unwrap_or(8 * 3600);
+    let offset = cfg.utc_offset.seconds();
     for (i, p) in platforms.iter().enumerate() {
         let pw = p
-            .resolve_pw(&cfg.base_dir)
+            .resolve_pw(std::path::Path::new(""))
             .map_err(|e| anyhow::anyhow!("sinks.hj212.platforms[{i}].{e}"))?;
         let name = p.sink_name();
-        let dir = cfg.resolve(&cfg.outbox.dir).join(&name);
+        let dir = cfg.outbox.dir.join(&name);
         let (w, r) = outbox::open(&dir, &cfg.outbox)
             .with_context(|| format!("outbox.dir: cannot open {}", dir.display()))?;
         out.push((w, p.route()));

@@ -38,6 +38,7 @@ impl Rebase for SinksConfig {
     fn rebase(&mut self, base: &std::path::Path) {
         self.influxdb.rebase(base);
         self.city.rebase(base);
+        self.hj212.rebase(base);
     }
 }
 

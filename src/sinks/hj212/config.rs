@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{join, Check, Secret, SecretSource, Validate};
+use crate::config::{join, rebase_paths, Check, Rebase, Secret, SecretSource, Validate};
 use crate::pipeline::Route;
 use crate::protocols::hj212::{frame::MAX_SEGMENT, Crc};
 
@@ -17,6 +17,12 @@ use crate::protocols::hj212::{frame::MAX_SEGMENT, Crc};
 #[serde(default)]
 pub struct Hj212Config {
     pub platforms: Vec<PlatformConfig>,
+}
+
+impl Rebase for Hj212Config {
+    fn rebase(&mut self, base: &Path) {
+        rebase_paths(self.platforms.iter_mut().map(|p| &mut p.pw_file), base);
+    }
 }
 
 /// Which CRC the platform writes and checks (protocols.md: three variants
@@ -226,7 +232,8 @@ impl PlatformConfig {
         }
     }
 
-    /// The PW, from `pw` or `pw_file` (read now, relative to `base_dir`).
+    /// The PW, from `pw` or `pw_file` (read now, relative to `base_dir`;
+    /// the daemon passes `""`: `Config::load` resolved the path already).
     pub fn resolve_pw(&self, base_dir: &Path) -> Result<Secret, String> {
         let mut cx = Check::new(base_dir);
         let pw = self.pw_source().resolve("", &mut cx);
