@@ -25,6 +25,9 @@ pub enum Origin {
     Modbus,
     /// Computed by the pipeline itself (indicators).
     Internal,
+    /// An HJ 212 station upload (answered 9014 after its readings are
+    /// stored; blocking outboxes, like MQTT).
+    Hj212,
 }
 
 /// The measurement prefix of indicator readings: never raw, whatever the

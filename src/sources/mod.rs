@@ -1,5 +1,6 @@
 //! Sources: where readings come from. Each is a folder with `config.rs`.
 
+pub mod hj212;
 pub mod modbus;
 pub mod mqtt;
 
@@ -12,6 +13,7 @@ use crate::config::{join, Check, Validate};
 pub struct SourcesConfig {
     pub mqtt: Option<mqtt::config::MqttConfig>,
     pub modbus: Option<modbus::config::ModbusConfig>,
+    pub hj212: Option<hj212::config::Hj212Config>,
 }
 
 impl Validate for SourcesConfig {
@@ -21,6 +23,9 @@ impl Validate for SourcesConfig {
         }
         if let Some(m) = &self.modbus {
             m.validate(&join(path, "modbus"), cx);
+        }
+        if let Some(h) = &self.hj212 {
+            h.validate(&join(path, "hj212"), cx);
         }
     }
 }
