@@ -187,3 +187,44 @@ fn a_killed_daemon_loses_nothing_it_answered_9014() {
         );
     }
 }
+
+#[test]
+fn the_9014_waits_while_the_outbox_cannot_take_the_readings() {
+    let dir = tempfile::tempdir().unwrap();
+    let vm = Victoria::start();
+    let fs = crate::common::tmpfs::Tmpfs::mount(&dir.path().join("outbox"), "12m");
+    let (cfg, port, http_port) = write_config(dir.path(), &vm, 1, "");
+    // A 20 % free-space reserve (2.4 MB of 12 MB): below it appends wait.
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "fsync = \"always\"",
+        "fsync = \"always\"\nsegment_bytes = 262144\nmin_free_percent = 20",
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let d = start(&cfg, port, http_port, dir.path(), 0);
+    let mut st = Station::connect(port);
+    st.upload_answered(
+        &rtd("20261130100000000", &mn(1), "123456", t0_ns(), 50.0),
+        T,
+    );
+    fs.fill_leaving(1024 * 1024);
+    std::thread::sleep(Duration::from_secs(2)); // the outbox probes free space each second
+    let seg = rtd("20261130100000001", &mn(1), "123456", t0_ns() + S, 51.0);
+    st.upload(&seg);
+    assert_eq!(
+        st.answer(Duration::from_secs(4)),
+        None,
+        "no 9014 while the readings cannot be made durable\n{}",
+        d.log()
+    );
+    assert!(
+        d.metric("outbox_full_waits_total") >= 1.0,
+        "{}",
+        d.metrics()
+    );
+    std::fs::remove_file(dir.path().join("outbox/filler")).unwrap();
+    let a = st.answer(T).expect("the 9014 once space returned");
+    assert!(a.starts_with("QN=20261130100000001;ST=91;CN=9014;"), "{a}");
+    vm.wait_for_samples(r#"{__name__="noise_laeq"}"#, 2, T);
+    assert_eq!(samples(&vm, "noise_laeq").len(), 2);
+}
