@@ -183,3 +183,52 @@ fn a_split_hour_upload_is_reassembled_in_any_order_and_answered_once_stored() {
         assert_eq!(e[0]["values"][0], v, "{name}");
     }
 }
+
+#[test]
+fn dust_flagged_levels_and_unknown_stations_arrive_in_influxdb_1x_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::common::Influx1::start();
+    db.create_db("community");
+    let sink = format!(
+        "url = \"{}\"\napi = \"v1\"\ndatabase = \"community\"",
+        db.url()
+    );
+    let (cfg, port, http_port) = write_config_to(dir.path(), &sink, 1, "");
+    let _d = start(&cfg, port, http_port, dir.path(), 0);
+    let mut st = Station::connect(port);
+    // A construction-site dust terminal (ST 39), as station GG0001.
+    let dust = format!(
+        "QN=20261130100000010;ST=39;CN=2011;PW=123456;MN={};Flag=5;CP=&&DataTime={};a34001-Rtd=0.121,a34001-Flag=N;LA-Rtd=61.2&&",
+        mn(1),
+        local(t0_ns())
+    );
+    st.upload_answered(&dust, T);
+    // A calibration tone: stored apart, with its flag, not as `noise`.
+    let cal = rtd("20261130100000011", &mn(1), "123456", t0_ns() + S, 94.0)
+        .replace("LA-Flag=N", "LA-Flag=C");
+    st.upload_answered(&cal, T);
+    // An MN no station has: dead-lettered (default rule), then answered 9014.
+    st.upload_answered(
+        &rtd("20261130100000012", "XX9999", "123456", t0_ns(), 50.0),
+        T,
+    );
+
+    let rows = db.wait_for_rows("community", "SELECT * FROM dust", 1, T);
+    assert_eq!(rows[0]["a34001_rtd"], 0.121);
+    assert_eq!(rows[0]["a34001_flag"], "N");
+    assert_eq!(rows[0]["laeq"], 61.2);
+    assert_eq!(rows[0]["interval"], "rtd");
+    assert_eq!(rows[0]["device"], "noise-hj-1");
+    assert_eq!(rows[0]["time"], t0_ns());
+    let rows = db.wait_for_rows("community", "SELECT * FROM noise_flagged", 1, T);
+    assert_eq!(rows[0]["laeq"], 94.0);
+    assert_eq!(rows[0]["flag"], "C");
+    assert!(
+        db.rows("community", "SELECT * FROM noise").is_empty(),
+        "nothing reached `noise`"
+    );
+    let dl = dead_letters(dir.path());
+    assert_eq!(dl.len(), 1, "{dl:?}");
+    assert_eq!(dl[0]["origin"], "XX9999");
+    assert!(dl[0]["reason"].as_str().unwrap().starts_with("unknown_mn"));
+}

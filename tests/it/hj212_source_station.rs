@@ -160,6 +160,20 @@ pub fn write_config(
     stations: usize,
     extra: &str,
 ) -> (PathBuf, u16, u16) {
+    let sink = format!(
+        "url = \"{}\"\napi = \"v2\"\norg = \"o\"\nbucket = \"b\"\ntoken = \"t\"",
+        vm.url()
+    );
+    write_config_to(dir, &sink, stations, extra)
+}
+
+/// [`write_config`] with any `[sinks.influxdb]` settings.
+pub fn write_config_to(
+    dir: &Path,
+    sink: &str,
+    stations: usize,
+    extra: &str,
+) -> (PathBuf, u16, u16) {
     let (port, http_port) = (free_port(), free_port());
     let mut devices = String::new();
     let mut table = String::new();
@@ -203,14 +217,9 @@ shutdown_grace = "5s"
 
 [sinks.influxdb]
 linger = "50ms"
-url = "{url}"
-api = "v2"
-org = "o"
-bucket = "b"
-token = "t"
+{sink}
 "#,
         dir = dir.display(),
-        url = vm.url(),
     );
     let path = dir.join("greengate.toml");
     std::fs::write(&path, text).unwrap();
