@@ -337,13 +337,24 @@ impl Config {
                 }
             }
         }
+        if let Some(h) = &self.sources.hj212 {
+            for (i, id) in h.devices() {
+                if !id.trim().is_empty() && !self.devices.contains_key(id) {
+                    cx.problem(
+                        format!("sources.hj212.stations[{i}].device"),
+                        format!("no device {id:?} in [devices]: add [devices.{id}]"),
+                    );
+                }
+            }
+        }
         if self.sources.mqtt.is_none()
             && self.sources.modbus.is_none()
             && self.sources.meters.is_none()
+            && self.sources.hj212.is_none()
         {
             cx.problem(
                 "sources",
-                "no source configured: add [sources.mqtt], [sources.modbus] or [sources.meters]",
+                "no source configured: add [sources.mqtt], [sources.modbus], [sources.meters] or [sources.hj212]",
             );
         }
         if self.sinks.influxdb.is_none() {

@@ -75,6 +75,13 @@ pub fn start_sources(
                 .instrument(span),
         ));
     }
+    if let Some(h) = cfg.sources.hj212.clone() {
+        let span = tracing::info_span!("source", name = "hj212");
+        let offset = cfg.utc_offset.seconds();
+        tasks.push(tokio::spawn(
+            sources::hj212::run(h, offset, tx.clone(), token.clone()).instrument(span),
+        ));
+    }
     tasks
 }
 

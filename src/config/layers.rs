@@ -132,6 +132,8 @@ pub fn looks_secret(path: &str) -> bool {
     ]
     .iter()
     .any(|s| key.contains(s))
+        // HJ 212's password field (`[sources.hj212] pw`).
+        || key == "pw"
 }
 
 /// Sets every `GREENGATE__A__B=v` of `vars` as the string `v` at `a.b` in

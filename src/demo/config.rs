@@ -16,7 +16,10 @@ macro_rules! profile {
 
 /// The shipped device profiles (`config/devices/`), so the demo runs from
 /// any directory. A test checks that none is missing.
-pub const PROFILES: [(&str, &str); 9] = [
+pub const PROFILES: [(&str, &str); 12] = [
+    profile!("cjt188-cold-water.toml"),
+    profile!("dlt645-single-phase.toml"),
+    profile!("dlt645-three-phase.toml"),
     profile!("modbus-lighting-cabinet.toml"),
     profile!("modbus-noise-rs485.toml"),
     profile!("modbus-water-meter.toml"),

@@ -28,6 +28,9 @@ pub enum Origin {
     Meter,
     /// Computed by the pipeline itself (indicators).
     Internal,
+    /// An HJ 212 station upload (answered 9014 after its readings are
+    /// stored; blocking outboxes, like MQTT).
+    Hj212,
 }
 
 /// The measurement prefix of indicator readings: never raw, whatever the

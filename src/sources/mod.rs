@@ -1,6 +1,7 @@
 //! Sources: where readings come from. Each is a folder with `config.rs`.
 
 pub mod bus;
+pub mod hj212;
 pub mod meters;
 pub mod modbus;
 pub mod mqtt;
@@ -15,6 +16,7 @@ pub struct SourcesConfig {
     pub mqtt: Option<mqtt::config::MqttConfig>,
     pub modbus: Option<modbus::config::ModbusConfig>,
     pub meters: Option<meters::config::MetersConfig>,
+    pub hj212: Option<hj212::config::Hj212Config>,
 }
 
 impl Rebase for SourcesConfig {
@@ -35,6 +37,9 @@ impl Validate for SourcesConfig {
         }
         if let Some(m) = &self.meters {
             m.validate(&join(path, "meters"), cx);
+        }
+        if let Some(h) = &self.hj212 {
+            h.validate(&join(path, "hj212"), cx);
         }
     }
 }

@@ -224,6 +224,7 @@ impl Board {
                 (Some(b), _) => format!("modbus:{}", b.0),
                 (None, Some(Origin::Mqtt)) => "mqtt".to_string(),
                 (None, Some(Origin::Meter)) => "meters".to_string(),
+                (None, Some(Origin::Hj212)) => "hj212".to_string(),
                 (None, Some(_)) => "other".to_string(),
                 (None, None) => "".to_string(),
             };

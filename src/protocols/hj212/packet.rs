@@ -234,6 +234,22 @@ impl<'a> Packet<'a> {
         }
     }
 
+    /// A 9011 request answer to `upload` with `QnRtn=<rtn>` (see
+    /// [`qn_rtn`]): its QN, ST 91, its PW and MN, Flag 4. `cp` must outlive
+    /// the answer; [`Packet::request_answer_cp`] builds it.
+    pub fn request_answer(upload: &Packet<'a>, cp: &'a str) -> Packet<'a> {
+        Packet {
+            cn: Some(cn::REQUEST_ANSWER),
+            cp: Some(Cp(cp)),
+            ..Packet::data_answer(upload)
+        }
+    }
+
+    /// The CP content of a 9011 answer: `QnRtn=<rtn>`.
+    pub fn request_answer_cp(rtn: u8) -> String {
+        format!("QnRtn={rtn}")
+    }
+
     /// Writes the segment: fields in the standard's order, absent ones left
     /// out. Text fields may not hold `;`, `=`, `&` or line breaks.
     pub fn write(&self, out: &mut String) -> Result<(), Error> {

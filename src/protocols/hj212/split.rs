@@ -118,6 +118,29 @@ impl Message {
             cp: String::new(),
         }
     }
+    /// The sender asked for an answer (Flag bit 0) and this is not itself
+    /// a reply (9011/9012/9013/9014).
+    pub fn wants_answer(&self) -> bool {
+        use super::packet::cn;
+        self.flag.is_some_and(Flag::answer_requested)
+            && !matches!(
+                self.cn,
+                Some(
+                    cn::REQUEST_ANSWER | cn::EXECUTION_RESULT | cn::NOTIFY_ANSWER | cn::DATA_ANSWER
+                )
+            )
+    }
+    /// The distinct QNs of its packets, in packet order: what a data
+    /// answer (9014) per packet echoes.
+    pub fn distinct_qns(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for q in &self.qns {
+            if !out.contains(&q.as_str()) {
+                out.push(q);
+            }
+        }
+        out
+    }
     /// The CP as a borrowed view.
     pub fn cp(&self) -> Cp<'_> {
         Cp(&self.cp)

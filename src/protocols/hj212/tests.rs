@@ -363,3 +363,34 @@ fn qn_and_data_time_are_written_as_the_standard_reads_them() {
     assert_eq!(qn_kind(&format_qn(t)), QnKind::Time(t));
     assert_eq!(format_data_time(t), "20160801085857");
 }
+
+#[test]
+fn a_request_answer_echoes_the_upload_with_its_qn_rtn() {
+    let up = Packet::parse(V2).unwrap();
+    let cp = Packet::request_answer_cp(qn_rtn::BAD_PW);
+    let mut s = String::new();
+    Packet::request_answer(&up, &cp).write(&mut s).unwrap();
+    assert_eq!(
+        s,
+        "QN=20261201100000000;ST=91;CN=9011;PW=123456;MN=GG0001;Flag=4;CP=&&QnRtn=3&&"
+    );
+}
+
+#[test]
+fn a_split_message_wants_one_answer_per_distinct_qn() {
+    let mut r = Reassembler::default();
+    let a = Packet::parse("QN=1;ST=23;CN=2011;MN=A;Flag=7;PNUM=2;PNO=2;CP=&&b=2&&").unwrap();
+    let b = Packet::parse("QN=1;ST=23;CN=2011;MN=A;Flag=7;PNUM=2;PNO=1;CP=&&a=1&&").unwrap();
+    assert_eq!(r.push(&a).unwrap(), Pushed::Pending);
+    let Pushed::Complete(m) = r.push(&b).unwrap() else {
+        panic!()
+    };
+    assert!(m.wants_answer());
+    assert_eq!(m.distinct_qns(), ["1"]);
+    let answer = Packet::parse("QN=1;ST=91;CN=9014;Flag=5;CP=&&&&").unwrap();
+    let mut r = Reassembler::default();
+    let Pushed::Complete(m) = r.push(&answer).unwrap() else {
+        panic!()
+    };
+    assert!(!m.wants_answer(), "a reply is never answered");
+}
