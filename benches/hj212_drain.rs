@@ -6,6 +6,9 @@
 //! With answers the sink waits for each 9014 (stop and wait), so the figure
 //! is bounded by the round trip. Run: `cargo bench --bench hj212_drain`.
 
+// A test or bench binary has no API: its `pub` only shares between its modules.
+#![allow(unreachable_pub)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use greengate::config::Secret;
 use greengate::outbox::{open, OutboxConfig};

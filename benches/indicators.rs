@@ -10,6 +10,9 @@
 //! meters re-open emitted intervals (re-emission, balances summed again),
 //! and the other classes' late readings are counted and dropped.
 
+// A test or bench binary has no API: its `pub` only shares between its modules.
+#![allow(unreachable_pub)]
+
 use greengate::devices::{DeviceConfig, Devices};
 use greengate::indicators::config::{DeviceAttributes, IndicatorsConfig};
 use greengate::indicators::IndicatorEngine;

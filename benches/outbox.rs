@@ -1,6 +1,9 @@
 //! Outbox throughput: append+commit (fsync never / always, by group size)
 //! and read+ack. Run: `cargo bench --bench outbox`.
 
+// A test or bench binary has no API: its `pub` only shares between its modules.
+#![allow(unreachable_pub)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use greengate::outbox::{open, FsyncPolicy, OutboxConfig, OutboxReader};
 use std::time::{Duration, Instant};

@@ -5,6 +5,9 @@
 //!
 //! `cargo run --release --example publish -- PORT TOPIC FILE [INFLIGHT]`
 
+// A test or bench binary has no API: its `pub` only shares between its modules.
+#![allow(unreachable_pub)]
+
 #[path = "../tests/it/common/publish.rs"]
 mod publish;
 

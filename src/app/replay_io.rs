@@ -14,7 +14,7 @@ const STORE_BATCH: usize = 5000;
 
 /// Every reading of the files; bad lines are reported with file and line
 /// number, counted and left out (the good ones are kept).
-pub fn read_files(files: &[PathBuf]) -> anyhow::Result<(Vec<Reading>, u64)> {
+pub(super) fn read_files(files: &[PathBuf]) -> anyhow::Result<(Vec<Reading>, u64)> {
     let (mut out, mut bad) = (Vec::new(), 0u64);
     for f in files {
         let text = std::fs::read_to_string(f)
@@ -55,7 +55,7 @@ fn warn(f: &Path, line: usize, msg: &str) {
 }
 
 /// Where the indicators go.
-pub enum Output {
+pub(super) enum Output {
     File {
         path: PathBuf,
         w: std::io::BufWriter<std::fs::File>,
@@ -70,7 +70,7 @@ pub enum Output {
 }
 
 impl Output {
-    pub fn file(p: &Path) -> anyhow::Result<Output> {
+    pub(super) fn file(p: &Path) -> anyhow::Result<Output> {
         let f = std::fs::File::create(p)
             .with_context(|| format!("--output {}: cannot create", p.display()))?;
         Ok(Output::File {
@@ -80,7 +80,7 @@ impl Output {
         })
     }
 
-    pub fn store(client: StoreClient) -> Output {
+    pub(super) fn store(client: StoreClient) -> Output {
         Output::Store {
             client: Box::new(client),
             buf: Vec::new(),
@@ -90,13 +90,13 @@ impl Output {
     }
 
     /// Indicator lines written.
-    pub fn lines(&self) -> u64 {
+    pub(super) fn lines(&self) -> u64 {
         match self {
             Output::File { lines, .. } | Output::Store { lines, .. } => *lines,
         }
     }
 
-    pub async fn write(&mut self, readings: Vec<Reading>) -> anyhow::Result<()> {
+    pub(super) async fn write(&mut self, readings: Vec<Reading>) -> anyhow::Result<()> {
         for r in &readings {
             let mut line = Vec::with_capacity(160);
             if let Err(e) = crate::lineproto::encode(r, &mut line) {
@@ -143,7 +143,7 @@ impl Output {
         Ok(())
     }
 
-    pub async fn finish(&mut self) -> anyhow::Result<()> {
+    pub(super) async fn finish(&mut self) -> anyhow::Result<()> {
         self.flush().await?;
         if let Output::File { path, w, .. } = self {
             w.flush()

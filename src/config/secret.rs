@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The most a secret file (`token_file`, `password_file`) may hold.
-pub const SECRET_FILE_CAP: u64 = 64 * 1024;
+pub(super) const SECRET_FILE_CAP: u64 = 64 * 1024;
 
 /// Reads a small regular file whole: a FIFO, a device, a directory or a file
 /// over `cap` bytes is an error, not a hang or an out-of-memory. It is

@@ -149,8 +149,12 @@ async fn handle(
 
 /// Serves one connection until the client is done, a timeout closes it, or
 /// `shutdown`.
-pub async fn serve<T>(stream: T, router: Arc<Router>, t: Timeouts, shutdown: CancellationToken)
-where
+pub(super) async fn serve<T>(
+    stream: T,
+    router: Arc<Router>,
+    t: Timeouts,
+    shutdown: CancellationToken,
+) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());

@@ -7,7 +7,7 @@ use super::noise::{zone_limits, NoiseAttrs};
 use super::water::WaterAttrs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     Noise,
     Water,
     Lighting,
@@ -19,7 +19,7 @@ pub enum Class {
 }
 
 impl Class {
-    pub fn parse(s: &str) -> Class {
+    pub(crate) fn parse(s: &str) -> Class {
         match s {
             "noise" => Class::Noise,
             "water_meter" => Class::Water,
@@ -32,7 +32,7 @@ impl Class {
     }
 
     /// The default infrastructure category (criterion 4).
-    pub fn category(self) -> &'static str {
+    pub(crate) fn category(self) -> &'static str {
         match self {
             Class::Noise => "environment",
             Class::Water => "water",
@@ -46,7 +46,7 @@ impl Class {
 }
 
 #[derive(Debug, Clone)]
-pub struct Attrs {
+pub(crate) struct Attrs {
     pub class: Class,
     /// The class name as reported (`noise`, `waterlogging`, ...).
     pub class_name: String,
@@ -64,7 +64,7 @@ pub struct Attrs {
 }
 
 impl Attrs {
-    pub fn new(cx: &Ctx, cfg: Option<&DeviceAttributes>, seen_class: Option<&str>) -> Attrs {
+    pub(crate) fn new(cx: &Ctx, cfg: Option<&DeviceAttributes>, seen_class: Option<&str>) -> Attrs {
         let empty = DeviceAttributes::default();
         let c = cfg.unwrap_or(&empty);
         let class_name = c

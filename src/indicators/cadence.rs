@@ -25,7 +25,7 @@ const GAPS: usize = 15;
 const MIN_GAPS: usize = 5;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Cadence {
+pub(super) struct Cadence {
     last: Option<i64>,
     gaps: VecDeque<i64>,
     /// The mismatch was logged (cleared when the sensor is back in line).
@@ -35,7 +35,7 @@ pub struct Cadence {
 impl Cadence {
     /// One sample stamped `t` (ns). Out-of-order and duplicate stamps are
     /// not gaps.
-    pub fn sample(&mut self, t: i64) {
+    pub(super) fn sample(&mut self, t: i64) {
         match self.last {
             Some(l) if t > l => {
                 if self.gaps.len() == GAPS {
@@ -50,7 +50,7 @@ impl Cadence {
     }
 
     /// The median of the recent gaps (ns), once there are enough of them.
-    pub fn median(&self) -> Option<i64> {
+    pub(super) fn median(&self) -> Option<i64> {
         if self.gaps.len() < MIN_GAPS {
             return None;
         }
@@ -61,14 +61,14 @@ impl Cadence {
 
     /// The observed interval when it is more than 2× off the configured
     /// `interval_ns` (either way).
-    pub fn mismatch(&self, interval_ns: i64) -> Option<i64> {
+    pub(super) fn mismatch(&self, interval_ns: i64) -> Option<i64> {
         let m = self.median()?;
         (interval_ns > 0 && (m > 2 * interval_ns || 2 * m < interval_ns)).then_some(m)
     }
 
     /// Exports the observed interval of sensor `id` and logs a mismatch
     /// once (again after the sensor was back in line).
-    pub fn report(&mut self, id: &str, interval_ns: i64) {
+    pub(super) fn report(&mut self, id: &str, interval_ns: i64) {
         let Some(m) = self.median() else { return };
         let l = [("device", id)];
         crate::metrics::gauge(

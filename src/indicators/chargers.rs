@@ -55,7 +55,7 @@ impl ChargerState {
 }
 
 /// Availability, utilisation and energy of the chargers (`gg_charger`).
-pub struct Chargers;
+pub(super) struct Chargers;
 
 impl Indicator for Chargers {
     fn measurement(&self) -> Option<&'static str> {

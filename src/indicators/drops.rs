@@ -17,12 +17,12 @@ struct Slot {
 
 /// Per device index: counters created on the first drop, log limits.
 #[derive(Default)]
-pub struct Drops(Vec<Slot>);
+pub(super) struct Drops(Vec<Slot>);
 
 impl Drops {
     /// One reading of device `i` stamped `t` dropped for `reason` ("late":
     /// beyond the device's lateness; "future": beyond `max_clock_skew`).
-    pub fn drop(&mut self, i: usize, id: &str, reason: &'static str, t: i64, now: i64) {
+    pub(super) fn drop(&mut self, i: usize, id: &str, reason: &'static str, t: i64, now: i64) {
         if self.0.len() <= i {
             self.0.resize_with(i + 1, Slot::default);
         }

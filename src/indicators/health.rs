@@ -37,7 +37,7 @@ impl HealthState {
 }
 
 /// The share of each class's devices online per interval (`gg_device_health`).
-pub struct Health;
+pub(super) struct Health;
 
 impl Indicator for Health {
     fn measurement(&self) -> Option<&'static str> {

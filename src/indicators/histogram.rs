@@ -19,20 +19,20 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Histogram bins: 0.1 dB from 0 to 150 dB.
-pub const BINS: usize = 1500;
+pub(super) const BINS: usize = 1500;
 
 /// Distinct levels kept as pairs; one more makes the histogram dense. At
 /// 512 pairs of 8 B (a power of two: the vector's capacity is exactly that)
 /// the pairs take 4 KiB, below the dense form's 6,000 B.
-pub const SPARSE_MAX: usize = 512;
+pub(super) const SPARSE_MAX: usize = 512;
 
 /// The bin of a level.
-pub fn bin(level: f64) -> u16 {
+pub(super) fn bin(level: f64) -> u16 {
     ((level * 10.0).round().max(0.0) as usize).min(BINS - 1) as u16
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Histogram {
+pub(super) enum Histogram {
     /// Non-empty bins, sorted by bin, at most [`SPARSE_MAX`].
     Sparse(Vec<(u16, u32)>),
     /// `BINS` counts.
@@ -47,7 +47,7 @@ impl Default for Histogram {
 
 impl Histogram {
     /// Adds `count` samples to bin `b` (`b < BINS`).
-    pub fn add(&mut self, b: u16, count: u32) {
+    pub(super) fn add(&mut self, b: u16, count: u32) {
         if count == 0 || usize::from(b) >= BINS {
             return;
         }
@@ -80,7 +80,7 @@ impl Histogram {
     }
 
     /// Adds every count of `o`.
-    pub fn merge(&mut self, o: &Histogram) {
+    pub(super) fn merge(&mut self, o: &Histogram) {
         match o {
             Histogram::Sparse(pairs) => {
                 for (b, c) in pairs {
@@ -100,7 +100,7 @@ impl Histogram {
 
     /// The bin of the `rank`-th sample counting from the loudest (from 1),
     /// or `None` when the histogram holds fewer samples.
-    pub fn nth_loudest(&self, rank: u64) -> Option<u16> {
+    pub(super) fn nth_loudest(&self, rank: u64) -> Option<u16> {
         let mut acc = 0u64;
         let mut hit = |c: u32| {
             acc += u64::from(c);

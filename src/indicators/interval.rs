@@ -27,7 +27,7 @@ use super::state::{DeviceState, InfraState};
 use crate::model::Reading;
 
 /// One reading of one device, and the state an indicator may fold it into.
-pub struct Record<'a> {
+pub(super) struct Record<'a> {
     pub cx: &'a Ctx,
     pub attrs: &'a Attrs,
     pub device: &'a mut DeviceState,
@@ -39,7 +39,7 @@ pub struct Record<'a> {
 
 /// Everything closing an interval (or advancing the watermark) reads and
 /// writes, and where its readings go.
-pub struct Close<'a> {
+pub(super) struct Close<'a> {
     pub cx: &'a Ctx,
     /// Every device's attributes: for an interval, those in force when it
     /// opened.
@@ -54,21 +54,21 @@ pub struct Close<'a> {
 impl Close<'_> {
     /// Emits `r` and keeps its numeric fields for `assess`, under its time,
     /// measurement and `key` (a lot, a class; empty when there is none).
-    pub fn emit(&mut self, key: &str, r: Reading) {
+    pub(super) fn emit(&mut self, key: &str, r: Reading) {
         self.history
             .push(r.time_ns, &r.measurement, key, numeric(&r));
         self.out.push(r);
     }
 
     /// Emits `r` without keeping it for `assess`.
-    pub fn emit_unkept(&mut self, r: Reading) {
+    pub(super) fn emit_unkept(&mut self, r: Reading) {
         self.out.push(r);
     }
 }
 
 /// An interval indicator. Implementations are unit structs listed in
 /// [`INDICATORS`].
-pub trait Indicator: Sync {
+pub(super) trait Indicator: Sync {
     /// The measurement whose readings it records; `None`: every reading.
     fn measurement(&self) -> Option<&'static str>;
 
@@ -84,4 +84,5 @@ pub trait Indicator: Sync {
 }
 
 /// Every interval indicator, in the order their readings are emitted.
-pub static INDICATORS: [&dyn Indicator; 5] = [&Health, &Lighting, &Parking, &Chargers, &Security];
+pub(super) static INDICATORS: [&dyn Indicator; 5] =
+    [&Health, &Lighting, &Parking, &Chargers, &Security];

@@ -79,7 +79,7 @@ impl LampState {
 }
 
 /// 亮灯率, faults, energy and burn hours per interval (`gg_lighting`).
-pub struct Lighting;
+pub(super) struct Lighting;
 
 impl Indicator for Lighting {
     fn measurement(&self) -> Option<&'static str> {

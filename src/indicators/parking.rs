@@ -133,7 +133,7 @@ impl BayState {
 
 /// Occupancy, turnover and fire-lane events per lot (`gg_parking`,
 /// `gg_fire_lane_event`).
-pub struct Parking;
+pub(super) struct Parking;
 
 impl Indicator for Parking {
     fn measurement(&self) -> Option<&'static str> {

@@ -26,10 +26,15 @@ use crate::devices::Devices;
 
 /// Per device index: `(until, attrs)` pairs, oldest first; `attrs` apply to
 /// windows starting before `until`.
-pub type Earlier = HashMap<usize, Vec<(i64, Attrs)>>;
+pub(super) type Earlier = HashMap<usize, Vec<(i64, Attrs)>>;
 
 /// The attributes of device `i` for a window starting at `ws`.
-pub fn attrs_at<'a>(current: &'a [Attrs], earlier: &'a Earlier, i: usize, ws: i64) -> &'a Attrs {
+pub(super) fn attrs_at<'a>(
+    current: &'a [Attrs],
+    earlier: &'a Earlier,
+    i: usize,
+    ws: i64,
+) -> &'a Attrs {
     earlier
         .get(&i)
         .and_then(|v| v.iter().find(|(until, _)| ws < *until))
@@ -39,7 +44,7 @@ pub fn attrs_at<'a>(current: &'a [Attrs], earlier: &'a Earlier, i: usize, ws: i6
 
 /// Every device's attributes for a window starting at `ws` (borrowed when
 /// no reload is pending, the usual case).
-pub fn all_at<'a>(current: &'a [Attrs], earlier: &'a Earlier, ws: i64) -> Cow<'a, [Attrs]> {
+pub(super) fn all_at<'a>(current: &'a [Attrs], earlier: &'a Earlier, ws: i64) -> Cow<'a, [Attrs]> {
     if earlier.is_empty() {
         return Cow::Borrowed(current);
     }
@@ -53,7 +58,7 @@ pub fn all_at<'a>(current: &'a [Attrs], earlier: &'a Earlier, ws: i64) -> Cow<'a
 /// Forgets attributes no open window can still use: a window starting
 /// before `until` has ended by `until + DAY` (the longest window), so after
 /// a watermark past that (with a day's margin) it is closed.
-pub fn prune(earlier: &mut Earlier, wm: i64) {
+pub(super) fn prune(earlier: &mut Earlier, wm: i64) {
     earlier.retain(|_, v| {
         v.retain(|(until, _)| until.saturating_add(2 * DAY) > wm);
         !v.is_empty()

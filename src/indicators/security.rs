@@ -133,7 +133,7 @@ impl SecurityState {
 
 /// Security devices online and alarm handling per interval (`gg_security`,
 /// `gg_security_devices`, `gg_security_alarms`).
-pub struct Security;
+pub(super) struct Security;
 
 impl Indicator for Security {
     fn measurement(&self) -> Option<&'static str> {

@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use super::format::{sync_dir, Position};
 
-pub const ACK_FILE: &str = "ack";
-pub const ACK_TMP: &str = "ack.tmp";
+pub(super) const ACK_FILE: &str = "ack";
+pub(super) const ACK_TMP: &str = "ack.tmp";
 /// One slot: a sector, so that one slot's write never tears the other.
-pub const SLOT: u64 = 512;
+pub(super) const SLOT: u64 = 512;
 const MAGIC: &[u8; 8] = b"GGACK002";
 const SLOT_LEN: usize = 36;
 const LEGACY_MAGIC: &[u8; 8] = b"GGACK001";
@@ -75,7 +75,7 @@ fn decode_legacy(b: &[u8]) -> Option<Position> {
 
 /// What an `ack` file's bytes say: the newest valid position and its `seq`.
 /// `Err` when the file holds something but no valid position.
-pub fn decode(b: &[u8]) -> Result<Option<(u64, Position)>, &'static str> {
+pub(super) fn decode(b: &[u8]) -> Result<Option<(u64, Position)>, &'static str> {
     if b.is_empty() {
         return Ok(None);
     }
@@ -90,7 +90,7 @@ pub fn decode(b: &[u8]) -> Result<Option<(u64, Position)>, &'static str> {
 }
 
 /// The open `ack` file of one outbox.
-pub struct AckFile {
+pub(super) struct AckFile {
     dir: PathBuf,
     /// `None` while the preallocated file could not be made (full disk).
     file: Option<File>,
@@ -101,7 +101,10 @@ impl AckFile {
     /// Reads the position (`Ok(None)` when there is none, the text of the
     /// problem when the file is unreadable or corrupt: everything is then
     /// read again) and makes sure the preallocated file exists.
-    pub fn open(dir: &Path, sync: bool) -> io::Result<(AckFile, Result<Option<Position>, String>)> {
+    pub(super) fn open(
+        dir: &Path,
+        sync: bool,
+    ) -> io::Result<(AckFile, Result<Option<Position>, String>)> {
         let _ = fs::remove_file(dir.join(ACK_TMP));
         let path = dir.join(ACK_FILE);
         let (found, seq, current) = match fs::read(&path) {
@@ -129,7 +132,7 @@ impl AckFile {
     }
 
     /// Writes `pos` durably (per `sync`) in place.
-    pub fn write(&mut self, pos: Position, sync: bool) -> io::Result<()> {
+    pub(super) fn write(&mut self, pos: Position, sync: bool) -> io::Result<()> {
         if self.file.is_none() {
             return self.preallocate(Some(pos), sync);
         }

@@ -42,13 +42,16 @@ impl Write for SegFile {
 }
 
 impl SegFile {
-    pub fn sync_data(&self) -> io::Result<()> {
+    pub(super) fn sync_data(&self) -> io::Result<()> {
         self.layer.sync_data(&self.file)
     }
 }
 
 /// Bytes available to an unprivileged writer and the filesystem's size.
-pub fn space(dir: &Path) -> io::Result<(u64, u64)> {
+/// The crate's one `unsafe` (the crate denies it elsewhere): libc has no
+/// safe statvfs.
+#[allow(unsafe_code)]
+pub(super) fn space(dir: &Path) -> io::Result<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;

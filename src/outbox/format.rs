@@ -7,22 +7,22 @@ use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// `b"GGOUTBX1"` + created_unix_ms (u64 LE).
-pub const SEGMENT_MAGIC: &[u8; 8] = b"GGOUTBX1";
-pub const SEGMENT_HEADER: u64 = 16;
+pub(super) const SEGMENT_MAGIC: &[u8; 8] = b"GGOUTBX1";
+pub(super) const SEGMENT_HEADER: u64 = 16;
 /// length (u32 LE) + CRC32 of the payload (u32 LE).
-pub const RECORD_HEADER: u64 = 8;
-pub const QUARANTINE_DIR: &str = "quarantine";
+pub(super) const RECORD_HEADER: u64 = 8;
+pub(super) const QUARANTINE_DIR: &str = "quarantine";
 
 /// A place in the outbox: a segment id and a byte offset in that segment.
 /// Ordered by segment, then offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position {
+pub(super) struct Position {
     pub segment: u64,
     pub offset: u64,
 }
 
 impl Position {
-    pub fn start_of(segment: u64) -> Self {
+    pub(super) fn start_of(segment: u64) -> Self {
         Position {
             segment,
             offset: SEGMENT_HEADER,
@@ -30,16 +30,16 @@ impl Position {
     }
 }
 
-pub fn segment_name(id: u64) -> String {
+pub(super) fn segment_name(id: u64) -> String {
     format!("{id:020}.seg")
 }
 
-pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
+pub(super) fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(segment_name(id))
 }
 
 /// The id of a segment file name, `None` for any other file.
-pub fn parse_segment_name(name: &str) -> Option<u64> {
+pub(super) fn parse_segment_name(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(".seg")?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -48,7 +48,7 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
 }
 
 /// The ids of every segment in `dir`, ascending.
-pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+pub(super) fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     let mut ids = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -60,7 +60,7 @@ pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(ids)
 }
 
-pub fn segment_header(created_unix_ms: u64) -> [u8; SEGMENT_HEADER as usize] {
+pub(super) fn segment_header(created_unix_ms: u64) -> [u8; SEGMENT_HEADER as usize] {
     let mut h = [0u8; SEGMENT_HEADER as usize];
     h[..8].copy_from_slice(SEGMENT_MAGIC);
     h[8..].copy_from_slice(&created_unix_ms.to_le_bytes());
@@ -68,14 +68,14 @@ pub fn segment_header(created_unix_ms: u64) -> [u8; SEGMENT_HEADER as usize] {
 }
 
 /// The creation time of a segment from its header, `None` if it is not one.
-pub fn parse_segment_header(h: &[u8]) -> Option<u64> {
+pub(super) fn parse_segment_header(h: &[u8]) -> Option<u64> {
     if h.len() < SEGMENT_HEADER as usize || &h[..8] != SEGMENT_MAGIC {
         return None;
     }
     Some(u64::from_le_bytes(h[8..16].try_into().ok()?))
 }
 
-pub fn record_header(payload: &[u8]) -> [u8; RECORD_HEADER as usize] {
+pub(super) fn record_header(payload: &[u8]) -> [u8; RECORD_HEADER as usize] {
     let mut h = [0u8; RECORD_HEADER as usize];
     h[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     h[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
@@ -83,13 +83,13 @@ pub fn record_header(payload: &[u8]) -> [u8; RECORD_HEADER as usize] {
 }
 
 /// `(length, crc)` of a record header.
-pub fn parse_record_header(h: &[u8]) -> (u64, u32) {
+pub(super) fn parse_record_header(h: &[u8]) -> (u64, u32) {
     let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
     let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
     (u64::from(len), crc)
 }
 
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
@@ -98,7 +98,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// `max_record`) and whose payload lies inside the file. Everything after it
 /// is a torn tail. Returns that offset and the number of records before it.
 /// Payload CRCs are not checked here (the reader does).
-pub fn scan_framing<R: Read + Seek>(
+pub(super) fn scan_framing<R: Read + Seek>(
     file: R,
     file_len: u64,
     max_record: u64,
@@ -112,7 +112,7 @@ pub fn scan_framing<R: Read + Seek>(
 /// [`scan_framing`] from `from`, a known record boundary (the acknowledged
 /// position): damage to records before it cannot misalign the framing of
 /// the unacknowledged records after it. Counts only records after `from`.
-pub fn scan_framing_from<R: Read + Seek>(
+pub(super) fn scan_framing_from<R: Read + Seek>(
     mut file: R,
     from: u64,
     file_len: u64,

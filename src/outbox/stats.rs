@@ -112,7 +112,7 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub fn new(name: String, max_bytes: u64, committed: Position, empty: bool) -> Self {
+    pub(super) fn new(name: String, max_bytes: u64, committed: Position, empty: bool) -> Self {
         let m = Metrics::new(&name);
         Shared {
             name,
@@ -134,16 +134,16 @@ impl Shared {
         }
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn refresh_gauges(&self) {
+    pub(super) fn refresh_gauges(&self) {
         self.m.bytes.set(self.bytes.load(Ordering::Relaxed) as i64);
         self.m.age.set(self.oldest_age().as_secs() as i64);
     }
 
-    pub fn oldest_age(&self) -> Duration {
+    pub(super) fn oldest_age(&self) -> Duration {
         let (empty, last_empty) = {
             let s = self.lock();
             (s.empty, s.last_empty_ms)

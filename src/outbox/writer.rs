@@ -83,7 +83,7 @@ pub(super) fn create_spare(dir: &Path, sync: bool) -> Option<File> {
 
 /// The most the reserve takes: on a large shared disk a percentage would
 /// otherwise hold back gigabytes the system does not need.
-pub const MAX_RESERVE: u64 = 64 * 1024 * 1024;
+pub(super) const MAX_RESERVE: u64 = 64 * 1024 * 1024;
 
 /// The bytes kept free: `min_free_percent` of the filesystem, at most
 /// [`MAX_RESERVE`].
@@ -104,7 +104,7 @@ pub(super) struct Space {
 }
 
 impl Space {
-    pub fn new(min_free_percent: u8) -> Self {
+    pub(super) fn new(min_free_percent: u8) -> Self {
         Space {
             min_free_percent,
             low: false,

@@ -49,7 +49,7 @@ pub(super) struct TagSets {
 }
 
 impl TagSets {
-    pub fn new(e: &Enrich) -> TagSets {
+    pub(super) fn new(e: &Enrich) -> TagSets {
         let set = |dev: Option<&DeviceConfig>| {
             let mut r = Reading::new(String::new(), 0);
             r.set_tag("community", e.community_id.as_str());
@@ -72,7 +72,7 @@ impl TagSets {
         }
     }
 
-    pub fn apply(&self, r: &mut Reading) {
+    pub(super) fn apply(&self, r: &mut Reading) {
         let set = r
             .tag("device")
             .and_then(|d| self.by_device.get(d))

@@ -35,7 +35,7 @@ pub(super) struct Staged {
 }
 
 impl Staged {
-    pub fn clear(&mut self, outboxes: usize) {
+    pub(super) fn clear(&mut self, outboxes: usize) {
         self.buf.clear();
         self.lines.clear();
         self.dead.clear();
@@ -46,7 +46,7 @@ impl Staged {
         self.committed.resize(outboxes, 0);
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.lines.is_empty() && self.dead.is_empty()
     }
 }

@@ -29,7 +29,7 @@ enum Model {
 /// Starts every MQTT device and the event loop; returns the event-loop
 /// task, which ends after `stop` once the in-flight messages are acked (or
 /// a short grace has passed).
-pub fn start(sim: Arc<Sim>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub(super) fn start(sim: Arc<Sim>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     let client_id = format!("gg-sim-{}-{:08x}", std::process::id(), fastrand::u32(..));
     let mut opts = MqttOptions::new(client_id, sim.mqtt_host.clone(), sim.mqtt_port);
     opts.set_keep_alive(Duration::from_secs(30));

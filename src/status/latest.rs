@@ -14,9 +14,9 @@ use crate::model::{FieldValue, Reading};
 use crate::pipeline::{Origin, INDICATOR_PREFIX};
 
 /// Devices (and indicator series) kept at most.
-pub const MAX_KEYS: usize = 10_000;
+pub(super) const MAX_KEYS: usize = 10_000;
 /// Fire-lane events kept.
-pub const FIRE_EVENTS: usize = 10;
+pub(super) const FIRE_EVENTS: usize = 10;
 
 /// What a device last sent.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,7 +17,7 @@ use crate::profiles::ProfileSet;
 
 /// An MQTT device with no status of its own counts as online while it sent
 /// something within this many seconds.
-pub const MQTT_STALE_SECONDS: i64 = 15 * 60;
+pub(super) const MQTT_STALE_SECONDS: i64 = 15 * 60;
 /// Fields of a device's last reading shown at most.
 const MAX_FIELDS: usize = 16;
 
@@ -127,7 +127,7 @@ fn sum_where(rows: &[(Labels, u64)], label: &str, value: &str) -> u64 {
 }
 
 /// Local RFC 3339 (seconds) of a UTC ns time.
-pub fn local_time(t_ns: i64, offset_seconds: i32) -> Value {
+pub(super) fn local_time(t_ns: i64, offset_seconds: i32) -> Value {
     let Some(off) = chrono::FixedOffset::east_opt(offset_seconds) else {
         return Value::Null;
     };
@@ -141,7 +141,7 @@ pub fn local_time(t_ns: i64, offset_seconds: i32) -> Value {
     }
 }
 
-pub fn field_json(v: &FieldValue) -> Value {
+pub(super) fn field_json(v: &FieldValue) -> Value {
     match v {
         FieldValue::Float(f) => json!(f),
         FieldValue::Int(i) => json!(i),
@@ -151,7 +151,7 @@ pub fn field_json(v: &FieldValue) -> Value {
     }
 }
 
-pub fn fields_json(r: &Reading, max: usize) -> Value {
+pub(super) fn fields_json(r: &Reading, max: usize) -> Value {
     let mut m = Map::new();
     for (k, v) in r.fields.iter().take(max) {
         m.insert(k.clone(), field_json(v));

@@ -3,6 +3,9 @@
 //! one with `cargo test --test it <module>::`. Shared parts: `common`
 //! (real services on free loopback ports) and the `*_support` modules.
 
+// A test or bench binary has no API: its `pub` only shares between its modules.
+#![allow(unreachable_pub)]
+
 mod common;
 mod dashboards_support;
 mod faults_support;

@@ -22,7 +22,7 @@ const REQUEST_CAPACITY: usize = 2 * super::mqtt::MAX_LINES;
 
 /// What went wrong with a publish; the variants are the caller's decisions.
 #[derive(Debug, thiserror::Error)]
-pub enum CityMqttError {
+pub(super) enum CityMqttError {
     /// The client cannot be configured (unreadable password or TLS file):
     /// wait the backoff and build the options again.
     #[error("client options: {0}")]
@@ -42,7 +42,7 @@ enum Note {
 }
 
 /// A live connection (or one being established).
-pub struct Conn {
+pub(super) struct Conn {
     client: AsyncClient,
     notes: mpsc::UnboundedReceiver<Note>,
     task: JoinHandle<()>,
@@ -52,7 +52,7 @@ pub struct Conn {
 impl Conn {
     /// Starts the event loop task; the broker is connected by its first poll.
     /// `connects` counts every CONNACK (event `CityMqttConnected`).
-    pub fn open(o: MqttOptions, connects: Counter) -> Conn {
+    pub(super) fn open(o: MqttOptions, connects: Counter) -> Conn {
         let (client, mut ev) = AsyncClient::new(o, REQUEST_CAPACITY);
         // Unbounded but bounded in practice: at most one note per PUBLISH of
         // the batch in progress, plus the final `Lost`.
@@ -89,7 +89,7 @@ impl Conn {
 
     /// Whether the connection broke since the last batch (idle connections
     /// break too: keep-alive, broker restart).
-    pub fn is_lost(&mut self) -> bool {
+    pub(super) fn is_lost(&mut self) -> bool {
         loop {
             match self.notes.try_recv() {
                 Ok(Note::Lost(_)) => self.lost = true,
@@ -106,7 +106,7 @@ impl Conn {
 
     /// Publishes every `(topic, payload)` with QoS 1 and waits for all their
     /// PUBACKs. Returns how many were acknowledged.
-    pub async fn publish_all(
+    pub(super) async fn publish_all(
         &mut self,
         msgs: &[(String, Vec<u8>)],
         shutdown: &CancellationToken,
@@ -142,7 +142,7 @@ impl Conn {
     }
 
     /// Sends DISCONNECT and gives the event loop a moment to write it.
-    pub async fn close(mut self) {
+    pub(super) async fn close(mut self) {
         if !self.lost && self.client.try_disconnect().is_ok() {
             let _ =
                 tokio::time::timeout(std::time::Duration::from_millis(200), &mut self.task).await;

@@ -22,7 +22,7 @@ const MAX_BUFFERED: usize = 64 << 10;
 /// What went wrong; every variant means: drop the connection, reconnect
 /// after the backoff.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnError {
+pub(super) enum ConnError {
     #[error("connect timed out after {0:?}")]
     ConnectTimeout(Duration),
     #[error("{0}")]
@@ -31,7 +31,7 @@ pub enum ConnError {
     Closed,
 }
 
-pub struct Conn {
+pub(super) struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
     crc: Crc,
@@ -39,7 +39,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub async fn connect(
+    pub(super) async fn connect(
         address: &str,
         timeout: Duration,
         crc: Crc,
@@ -58,13 +58,13 @@ impl Conn {
     }
 
     /// Writes whole frames.
-    pub async fn send(&mut self, frames: &[u8]) -> Result<(), ConnError> {
+    pub(super) async fn send(&mut self, frames: &[u8]) -> Result<(), ConnError> {
         self.stream.write_all(frames).await?;
         Ok(())
     }
 
     /// The next checked packet from the platform.
-    pub async fn next(&mut self) -> Result<Incoming, ConnError> {
+    pub(super) async fn next(&mut self) -> Result<Incoming, ConnError> {
         loop {
             if let Some(p) = self.take() {
                 return Ok(p);

@@ -15,7 +15,7 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// What the store answered.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(super) struct Answer {
     pub status: u16,
     pub retry_after: Option<String>,
     pub body: String,
@@ -23,13 +23,13 @@ pub struct Answer {
 
 /// The request never got an answer.
 #[derive(Debug, Clone)]
-pub struct Failure {
+pub(super) struct Failure {
     pub kind: ErrorKind,
     pub message: String,
 }
 
 /// A reusable client for one write endpoint.
-pub struct Client {
+pub(super) struct Client {
     http: reqwest::Client,
     url: reqwest::Url,
     auth: Auth,
@@ -39,7 +39,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(cfg: &InfluxDbConfig, auth: Auth) -> Result<Client, InfluxError> {
+    pub(super) fn new(cfg: &InfluxDbConfig, auth: Auth) -> Result<Client, InfluxError> {
         let url = cfg.write_url().map_err(InfluxError::Config)?;
         // reqwest is built without a default crypto provider; https needs one.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -61,7 +61,7 @@ impl Client {
 
     /// The request body for `lines`: gzip-compressed when configured. Built
     /// once per piece and reused across retries.
-    pub fn body(&self, lines: &[u8]) -> Bytes {
+    pub(super) fn body(&self, lines: &[u8]) -> Bytes {
         if self.gzip {
             let mut enc = flate2::write::GzEncoder::new(
                 Vec::with_capacity(lines.len() / 4 + 64),
@@ -75,7 +75,7 @@ impl Client {
     }
 
     /// Sends one body built by [`Client::body`].
-    pub async fn send(&self, body: Bytes) -> Result<Answer, Failure> {
+    pub(super) async fn send(&self, body: Bytes) -> Result<Answer, Failure> {
         let mut req = self
             .http
             .post(self.url.clone())

@@ -19,14 +19,14 @@ use crate::protocols::hj212::{cn, Cp, Crc, Flag, Packet};
 
 /// The header an answer echoes (QN, PW, MN of the upload).
 #[derive(Debug, Clone, Default)]
-pub struct Echo {
+pub(super) struct Echo {
     pub qn: Option<String>,
     pub pw: Option<String>,
     pub mn: Option<String>,
 }
 
 impl Echo {
-    pub fn of(p: &Packet<'_>) -> Echo {
+    pub(super) fn of(p: &Packet<'_>) -> Echo {
         Echo {
             qn: p.qn.map(str::to_string),
             pw: p.pw.map(str::to_string),
@@ -49,7 +49,7 @@ impl Echo {
     }
 
     /// The standard's 9014 for each QN (one without QN if there is none).
-    pub fn data_answers(&self, qns: &[&str], crc: Crc) -> Vec<Vec<u8>> {
+    pub(super) fn data_answers(&self, qns: &[&str], crc: Crc) -> Vec<Vec<u8>> {
         let one = |qn: Option<&str>| self.packet(qn, cn::DATA_ANSWER, "").to_frame(crc).ok();
         if qns.is_empty() {
             return one(None).into_iter().collect();
@@ -59,7 +59,7 @@ impl Echo {
 
     /// A 9011 with `QnRtn=<rtn>` (a damaged header that cannot be echoed
     /// is answered without the fields that break the frame).
-    pub fn request_answer(&self, rtn: u8, crc: Crc) -> Option<Vec<u8>> {
+    pub(super) fn request_answer(&self, rtn: u8, crc: Crc) -> Option<Vec<u8>> {
         let cp = Packet::request_answer_cp(rtn);
         match self
             .packet(self.qn.as_deref(), cn::REQUEST_ANSWER, &cp)
@@ -76,14 +76,14 @@ impl Echo {
 
 /// The sending side of one connection's writer.
 #[derive(Clone)]
-pub struct Answers {
+pub(super) struct Answers {
     tx: mpsc::UnboundedSender<(u16, Vec<u8>)>,
     c: Counters,
 }
 
 impl Answers {
     /// Queues `frames` (answers with CN `code`) now.
-    pub fn send(&self, code: u16, frames: Vec<Vec<u8>>) {
+    pub(super) fn send(&self, code: u16, frames: Vec<Vec<u8>>) {
         for f in frames {
             if self.tx.send((code, f)).is_err() {
                 self.c.undelivered.inc();
@@ -92,7 +92,7 @@ impl Answers {
     }
 
     /// An ack that queues `frames` when fired (after the batch is durable).
-    pub fn ack(&self, code: u16, frames: Vec<Vec<u8>>) -> Option<Ack> {
+    pub(super) fn ack(&self, code: u16, frames: Vec<Vec<u8>>) -> Option<Ack> {
         if frames.is_empty() {
             return None;
         }
@@ -105,7 +105,7 @@ impl Answers {
 /// within `timeout` each and ends when every sender is gone (the
 /// connection ended and every ack fired or was dropped), or on a write
 /// failure, which also cancels `conn` (the connection is closed).
-pub fn writer(
+pub(super) fn writer(
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     timeout: Duration,
     c: Counters,

@@ -32,7 +32,7 @@ const ANSWER_GRACE: Duration = Duration::from_secs(10);
 
 /// Per-connection pacing: a token bucket refilled `rate` per second up to `burst`.
 #[derive(Debug, Clone)]
-pub struct Bucket {
+pub(super) struct Bucket {
     tokens: f64,
     rate: f64,
     burst: f64,
@@ -40,7 +40,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    pub fn new(rate: u32, burst: u32, now: Instant) -> Bucket {
+    pub(super) fn new(rate: u32, burst: u32, now: Instant) -> Bucket {
         Bucket {
             tokens: f64::from(burst),
             rate: f64::from(rate),
@@ -49,7 +49,7 @@ impl Bucket {
         }
     }
     /// Takes a token: `None` when there was one, else how long until one.
-    pub fn take(&mut self, now: Instant) -> Option<Duration> {
+    pub(super) fn take(&mut self, now: Instant) -> Option<Duration> {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + dt * self.rate).min(self.burst);
@@ -62,7 +62,7 @@ impl Bucket {
     }
 }
 
-pub struct Conn {
+pub(super) struct Conn {
     cfg: Arc<Hj212Config>,
     shared: Arc<Shared>,
     session: Session,
@@ -75,7 +75,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(cfg: Arc<Hj212Config>, shared: Arc<Shared>, peer: SocketAddr) -> Conn {
+    pub(super) fn new(cfg: Arc<Hj212Config>, shared: Arc<Shared>, peer: SocketAddr) -> Conn {
         let session = Session::new(shared.clone(), peer.to_string());
         let bucket = Bucket::new(cfg.max_frames_per_second, cfg.burst, Instant::now());
         Conn {
@@ -93,7 +93,12 @@ impl Conn {
     /// Serves the connection until the station leaves, a timeout, a write
     /// failure, or `shutdown`; then waits (at most [`ANSWER_GRACE`]) for
     /// the answers of what it handed to the pipeline.
-    pub async fn run(mut self, stream: TcpStream, tx: SourceTx, shutdown: CancellationToken) {
+    pub(super) async fn run(
+        mut self,
+        stream: TcpStream,
+        tx: SourceTx,
+        shutdown: CancellationToken,
+    ) {
         let _ = stream.set_nodelay(true);
         let (mut rd, wr) = stream.into_split();
         let conn = shutdown.child_token();

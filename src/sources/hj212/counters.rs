@@ -3,7 +3,7 @@
 use crate::metrics::{self, Counter, Gauge};
 
 #[derive(Clone)]
-pub struct Counters {
+pub(super) struct Counters {
     pub connections: Counter,
     pub open: Gauge,
     pub refused: Counter,
@@ -17,7 +17,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn new() -> Counters {
+    pub(super) fn new() -> Counters {
         Counters {
             connections: metrics::counter(
                 "hj212_connections_total",
@@ -73,7 +73,7 @@ impl Counters {
     }
 
     /// `hj212_uploads_rejected_total{reason}`.
-    pub fn rejected(&self, reason: &'static str) -> Counter {
+    pub(super) fn rejected(&self, reason: &'static str) -> Counter {
         metrics::counter(
             "hj212_uploads_rejected_total",
             "HJ 212 packets refused or dead-lettered, by reason (bad_pw, bad_crc, unknown_mn, unreadable, bad_packet, damaged, no_data_time, bad_data_time, no_values, no_cn).",
@@ -82,7 +82,7 @@ impl Counters {
     }
 
     /// `hj212_answers_total{cn}`.
-    pub fn answer(&self, code: u16) -> Counter {
+    pub(super) fn answer(&self, code: u16) -> Counter {
         let cn = match code {
             9011 => "9011",
             9014 => "9014",
@@ -96,7 +96,7 @@ impl Counters {
     }
 
     /// `hj212_timeouts_total{kind}`: idle, frame, write.
-    pub fn timeout(&self, kind: &'static str) -> Counter {
+    pub(super) fn timeout(&self, kind: &'static str) -> Counter {
         metrics::counter(
             "hj212_timeouts_total",
             "Station connections closed (idle, write) or partial frames dropped (frame) on a timeout.",

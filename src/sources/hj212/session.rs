@@ -30,7 +30,7 @@ use crate::model::Reading;
 use crate::protocols::hj212::{cn, qn_rtn, Crc, Limits, Packet, Pushed, Reassembler};
 
 /// Everything a connection needs that does not change while it runs.
-pub struct Shared {
+pub(super) struct Shared {
     pub stations: Stations,
     pub mapping: Mapping,
     pub limits: Limits,
@@ -39,7 +39,7 @@ pub struct Shared {
 
 /// What to do after a frame.
 #[derive(Debug, Default)]
-pub struct Out {
+pub(super) struct Out {
     pub readings: Vec<Reading>,
     pub dead: Vec<DeadLetter>,
     /// Answers to send after `readings` and `dead` are durable (through
@@ -58,12 +58,12 @@ impl Out {
         }
     }
     /// Whether the pipeline must see it (something to make durable).
-    pub fn needs_pipeline(&self) -> bool {
+    pub(super) fn needs_pipeline(&self) -> bool {
         !self.readings.is_empty() || !self.dead.is_empty()
     }
 }
 
-pub struct Session {
+pub(super) struct Session {
     shared: Arc<Shared>,
     reasm: Reassembler,
     /// Where it comes from, for dead letters (`peer` address).
@@ -71,7 +71,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(shared: Arc<Shared>, peer: String) -> Session {
+    pub(super) fn new(shared: Arc<Shared>, peer: String) -> Session {
         let reasm = Reassembler::new(shared.limits);
         Session {
             shared,
@@ -85,12 +85,12 @@ impl Session {
     }
 
     /// Unfinished split uploads held.
-    pub fn pending(&self) -> usize {
+    pub(super) fn pending(&self) -> usize {
         self.reasm.pending()
     }
 
     /// Drops unfinished split uploads (timeout, connection end), counted.
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         let before = self.reasm.dropped();
         self.reasm.clear();
         self.c().incomplete.add(self.reasm.dropped() - before);
@@ -102,7 +102,7 @@ impl Session {
 
     /// A frame whose CRC checked with the server's variant: `frame` is
     /// its bytes, `segment` its data segment.
-    pub fn frame(&mut self, frame: &[u8], segment: &str, now_ns: i64) -> Out {
+    pub(super) fn frame(&mut self, frame: &[u8], segment: &str, now_ns: i64) -> Out {
         self.c().frames.inc();
         let p = match Packet::parse(segment) {
             Ok(p) => p,
@@ -202,7 +202,13 @@ impl Session {
     /// A frame whose CRC field did not match the server's variant:
     /// accepted if the station named in it writes a variant that matches,
     /// else dead-lettered and answered 9011 QnRtn 9.
-    pub fn bad_crc(&mut self, frame: &[u8], segment: &[u8], written: [u8; 4], now_ns: i64) -> Out {
+    pub(super) fn bad_crc(
+        &mut self,
+        frame: &[u8],
+        segment: &[u8],
+        written: [u8; 4],
+        now_ns: i64,
+    ) -> Out {
         let text = String::from_utf8_lossy(segment);
         let written = std::str::from_utf8(&written)
             .ok()
@@ -246,7 +252,7 @@ impl Session {
     }
 
     /// A frame without its CR LF or with a segment that is not text.
-    pub fn damaged(&mut self, frame: &[u8], why: &str) -> Out {
+    pub(super) fn damaged(&mut self, frame: &[u8], why: &str) -> Out {
         self.c().rejected("damaged").inc();
         Out {
             dead: vec![self.dead(&self.peer, format!("damaged: {why}"), frame)],

@@ -9,7 +9,7 @@ use crate::protocols::hj212::Crc;
 
 /// A configured station.
 #[derive(Debug, Clone)]
-pub struct Station {
+pub(super) struct Station {
     pub device: String,
     pw: Option<Secret>,
     pub crc: Crc,
@@ -17,7 +17,7 @@ pub struct Station {
 
 /// The station table of one source.
 #[derive(Debug, Clone)]
-pub struct Stations {
+pub(super) struct Stations {
     by_mn: HashMap<String, Station>,
     default_pw: Option<Secret>,
     pub default_crc: Crc,
@@ -26,7 +26,7 @@ pub struct Stations {
 
 /// What to do with a packet, from its MN and PW.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// Store it as this device's; answers use this CRC.
     Accept { device: String, crc: Crc },
     /// Refuse: 9011 QnRtn 3.
@@ -38,7 +38,7 @@ pub enum Verdict {
 }
 
 impl Stations {
-    pub fn new(cfg: &Hj212Config) -> Stations {
+    pub(super) fn new(cfg: &Hj212Config) -> Stations {
         let default_crc = cfg.crc.crc();
         Stations {
             by_mn: cfg
@@ -59,17 +59,17 @@ impl Stations {
         }
     }
 
-    pub fn get(&self, mn: &str) -> Option<&Station> {
+    pub(super) fn get(&self, mn: &str) -> Option<&Station> {
         self.by_mn.get(mn)
     }
 
     /// The CRC variant the station `mn` writes.
-    pub fn crc_of(&self, mn: Option<&str>) -> Crc {
+    pub(super) fn crc_of(&self, mn: Option<&str>) -> Crc {
         mn.and_then(|m| self.get(m))
             .map_or(self.default_crc, |s| s.crc)
     }
 
-    pub fn judge(&self, mn: Option<&str>, pw: Option<&str>) -> Verdict {
+    pub(super) fn judge(&self, mn: Option<&str>, pw: Option<&str>) -> Verdict {
         let known = mn.and_then(|m| self.get(m).map(|s| (m, s)));
         let (device, want, crc) = match (known, mn) {
             (Some((_, s)), _) => (s.device.clone(), s.pw.as_ref(), s.crc),
@@ -90,7 +90,7 @@ impl Stations {
 
 /// The bytes with every `PW=` value replaced by `***` (dead letters keep
 /// no password).
-pub fn redact_pw(bytes: &[u8]) -> Vec<u8> {
+pub(super) fn redact_pw(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {

@@ -39,7 +39,7 @@ use crate::pipeline::Ack;
 
 /// One fired ack waiting to be sent (for room in rumqttc's request
 /// channel, or for the source loop to write it).
-pub struct Pending {
+pub(super) struct Pending {
     generation: u64,
     pkid: u16,
     qos: QoS,
@@ -58,7 +58,7 @@ impl Drop for Outstanding {
 }
 
 /// The shared state acks check and update (one per session).
-pub struct Acks {
+pub(super) struct Acks {
     /// Bumped on every connect and disconnect.
     generation: Arc<AtomicU64>,
     /// Acks handed to the pipeline and not yet sent or dropped.
@@ -74,7 +74,7 @@ pub struct Acks {
 }
 
 impl Acks {
-    pub fn new(direct: bool) -> Acks {
+    pub(super) fn new(direct: bool) -> Acks {
         Acks {
             direct,
             wake: Arc::default(),
@@ -94,18 +94,18 @@ impl Acks {
         }
     }
 
-    pub fn new_connection(&self) {
+    pub(super) fn new_connection(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Acks not yet handed to rumqttc: not yet fired, or waiting for room.
-    pub fn outstanding(&self) -> usize {
+    pub(super) fn outstanding(&self) -> usize {
         self.outstanding.load(Ordering::Acquire)
     }
 
     /// Moves overflowed acks into the request channel while it has room
     /// (direct acks never go there).
-    pub fn flush(&self, client: &Client) {
+    pub(super) fn flush(&self, client: &Client) {
         if self.direct {
             return;
         }
@@ -116,7 +116,7 @@ impl Acks {
     }
 
     /// What the source loop waits on for direct acks.
-    pub fn wake(&self) -> &Notify {
+    pub(super) fn wake(&self) -> &Notify {
         &self.wake
     }
 
@@ -124,7 +124,7 @@ impl Acks {
     /// order, as `(packet id, QoS)`; stale ones are counted and dropped.
     /// The acks stay outstanding until the returned holder is dropped:
     /// drop it once they are written.
-    pub fn take_ready(&self) -> (Vec<(u16, QoS)>, VecDeque<Pending>) {
+    pub(super) fn take_ready(&self) -> (Vec<(u16, QoS)>, VecDeque<Pending>) {
         let held = std::mem::take(&mut *lock(&self.overflow));
         let generation = self.generation.load(Ordering::Acquire);
         let mut ready = Vec::with_capacity(held.len());
@@ -147,7 +147,7 @@ impl Acks {
         }
     }
 
-    pub fn ack_for(&self, client: &Client, p: &Message) -> Option<Ack> {
+    pub(super) fn ack_for(&self, client: &Client, p: &Message) -> Option<Ack> {
         if p.qos == QoS::AtMostOnce {
             return None;
         }
