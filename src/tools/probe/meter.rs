@@ -295,3 +295,88 @@ pub fn field(
         ok,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocols::bcd::{Decimal, Format};
+    use std::collections::BTreeMap;
+
+    fn power() -> MeterSpec {
+        MeterSpec {
+            name: "power_w".into(),
+            di: Di::Dlt645(0x0203_0000),
+            extract: Extract::Bcd {
+                format: Format::new(3, 4, true),
+                index: 0,
+            },
+            scale: 1.0,
+            unit: Unit::KiloWatt,
+            group: None,
+        }
+    }
+
+    fn volume(code: u8) -> Values {
+        Values::Water(cjt188::WaterData {
+            current: Some(cjt188::Quantity {
+                value: Decimal {
+                    raw: 12_345,
+                    decimals: 2,
+                },
+                unit: cjt188::Unit::from_code(code),
+            }),
+            settlement: None,
+            time: None,
+            status: None,
+        })
+    }
+
+    fn total() -> MeterSpec {
+        MeterSpec {
+            name: "total_m3".into(),
+            di: Di::Cjt188(0x901F),
+            extract: Extract::Water(WaterValue::Total),
+            scale: 1.0,
+            unit: Unit::None,
+            group: None,
+        }
+    }
+
+    #[test]
+    fn a_dlt645_value_shows_its_decoded_value_and_the_unit_step() {
+        let v = Values::Dlt645 {
+            bytes: vec![0x00, 0x33, 0x00],
+            more: None,
+        };
+        let (line, ok) = field(&power(), &v, &BTreeMap::new());
+        assert!(ok, "{line}");
+        assert!(line.contains("decoded 0.33 kW → W = 330 W"), "{line}");
+    }
+
+    #[test]
+    fn an_ff_filled_value_is_left_out_not_failed() {
+        let v = Values::Dlt645 {
+            bytes: vec![0xFF; 3],
+            more: None,
+        };
+        let (line, ok) = field(&power(), &v, &BTreeMap::new());
+        assert!(ok, "{line}");
+        assert!(line.contains("(left out)"), "{line}");
+    }
+
+    #[test]
+    fn a_volume_takes_its_unit_from_the_unit_code_and_an_unknown_code_fails() {
+        let codes = BTreeMap::from([(0x2C, Unit::CubicMetre)]);
+        let (line, ok) = field(&total(), &volume(0x2C), &codes);
+        assert!(ok && line.contains("= 123.45 m³"), "{line}");
+        let (line, ok) = field(&total(), &volume(0x2A), &codes);
+        assert!(!ok, "{line}");
+        assert!(line.contains("NOT DECODED: unit_code"), "{line}");
+    }
+
+    #[test]
+    fn hex_is_spaced_upper_case() {
+        assert_eq!(hex(&[0x1F, 0x90, 0x0a]), "1F 90 0A");
+        assert_eq!(hex(&[]), "(none)");
+    }
+}
