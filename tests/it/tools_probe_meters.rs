@@ -185,3 +185,61 @@ profile = "cjt188-cold-water"
     );
     assert_eq!(out.code, 64);
 }
+
+#[tokio::test]
+async fn probe_names_a_bad_checksum_and_a_silent_meter_s_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = single_phase(100, 2300, 250, 575);
+    let bus = Bus::new(vec![
+        dlt(
+            "000000000003",
+            good.clone(),
+            Fault::BadChecksum(0x0201_0100),
+        ),
+        dlt("000000000002", good, Fault::Silent),
+    ]);
+    let (addr, _sim) = serve_tcp(bus).await;
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            r#"
+[[sources.meters.buses]]
+name = "dtu-2"
+transport = "tcp"
+address = "{addr}"
+timeout = "300ms"
+[[sources.meters.buses.meters]]
+id = "em-3"
+address = "000000000003"
+profile = "dlt645-single-phase"
+[[sources.meters.buses.meters]]
+id = "em-2"
+address = "000000000002"
+profile = "dlt645-single-phase"
+"#
+        ),
+    );
+    let cfg = cfg.to_str().unwrap();
+    let out = greengate_async(&["probe", "-c", cfg, "em-3"]).await;
+    let v = line(&out, "read 02010100");
+    assert!(v.contains("bad_checksum: damaged frame"), "{v}");
+    assert!(
+        line(&out, "voltage_v").contains("not read: bad_checksum"),
+        "{out:?}"
+    );
+    assert!(line(&out, "energy_kwh").contains("= 1 kWh"), "{out:?}");
+    out.assert_one_line_error("meter em-3: 1 of 4 fields not read or not decoded (voltage_v)");
+    assert_eq!(out.code, 1);
+
+    let out = greengate_async(&["probe", "-c", cfg, "em-2", "--timeout", "100ms"]).await;
+    assert!(
+        line(&out, "read 00010000").contains("timeout: no answer within 100ms"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("0 of 4 fields read and decoded"),
+        "{out:?}"
+    );
+    out.assert_one_line_error("meter em-2: 4 of 4 fields not read or not decoded");
+    assert_eq!(out.code, 1);
+}
