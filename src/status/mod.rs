@@ -25,6 +25,7 @@
 mod latest;
 mod sections;
 mod snapshot;
+mod sources;
 
 use std::sync::Arc;
 

@@ -21,7 +21,7 @@ pub(super) const MQTT_STALE_SECONDS: i64 = 15 * 60;
 /// Fields of a device's last reading shown at most.
 const MAX_FIELDS: usize = 16;
 
-/// A Modbus endpoint as configured (no secret in any of it).
+/// A Modbus endpoint or a meter bus as configured (no secret in any of it).
 #[derive(Debug, Clone, Default)]
 pub struct Bus {
     pub name: String,
@@ -40,7 +40,10 @@ pub struct StaticInfo {
     pub offset_seconds: i32,
     /// `(host, port, client_id)` of the MQTT source.
     pub mqtt: Option<(String, u16, String)>,
+    /// Modbus endpoints.
     pub buses: Vec<Bus>,
+    /// `[[sources.meters.buses]]`.
+    pub meter_buses: Vec<Bus>,
 }
 
 impl StaticInfo {
@@ -65,12 +68,32 @@ impl StaticInfo {
                     .collect(),
             })
             .collect();
+        use crate::sources::meters::config::MeterTransport;
+        let meter_buses = (cfg.sources.meters.iter())
+            .flat_map(|m| &m.buses)
+            .map(|b| Bus {
+                name: b.name.clone(),
+                transport: match b.transport {
+                    MeterTransport::Tcp => "tcp",
+                    MeterTransport::Serial => "serial",
+                },
+                address: b.address.clone().unwrap_or_else(|| {
+                    (b.serial.as_ref())
+                        .map(|s| s.path.display().to_string())
+                        .unwrap_or_default()
+                }),
+                devices: (b.meters.iter())
+                    .map(|m| (m.id.clone(), m.profile.clone()))
+                    .collect(),
+            })
+            .collect();
         StaticInfo {
             community: cfg.site.community_id.clone(),
             offset_seconds: cfg.utc_offset.seconds(),
             mqtt: (cfg.sources.mqtt.as_ref())
                 .map(|m| (m.host.clone(), m.port, m.client_id.clone())),
             buses,
+            meter_buses,
         }
     }
 }
@@ -104,22 +127,22 @@ impl Board {
     }
 }
 
-type Labels = BTreeMap<&'static str, String>;
+pub(super) type Labels = BTreeMap<&'static str, String>;
 
-fn gauges(name: &str) -> Vec<(Labels, i64)> {
+pub(super) fn gauges(name: &str) -> Vec<(Labels, i64)> {
     (metrics::registry().gauge_values(name).into_iter())
         .map(|(l, v)| (l.into_iter().collect(), v))
         .collect()
 }
 
-fn counters(name: &str) -> Vec<(Labels, u64)> {
+pub(super) fn counters(name: &str) -> Vec<(Labels, u64)> {
     (metrics::registry().counter_values(name).into_iter())
         .map(|(l, v)| (l.into_iter().collect(), v))
         .collect()
 }
 
 /// The sum of a counter over the label sets where `label` is `value`.
-fn sum_where(rows: &[(Labels, u64)], label: &str, value: &str) -> u64 {
+pub(super) fn sum_where(rows: &[(Labels, u64)], label: &str, value: &str) -> u64 {
     (rows.iter())
         .filter(|(l, _)| l.get(label).map(String::as_str) == Some(value))
         .map(|(_, v)| v)
@@ -275,58 +298,6 @@ impl Board {
             }));
         }
         Value::Array(out)
-    }
-
-    fn sources(&self) -> Value {
-        let mqtt = self.info.mqtt.as_ref().map(|(host, port, client_id)| {
-            // One gauge per session: `client_id` or `client_id-<n>`.
-            let sessions: Vec<i64> = (gauges("mqtt_connected").into_iter())
-                .filter(|(l, _)| {
-                    l.get("client_id")
-                        .is_some_and(|c| c.starts_with(client_id.as_str()))
-                })
-                .map(|(_, v)| v)
-                .collect();
-            let total = |n| metrics::registry().counter_total(n);
-            json!({
-                "host": host,
-                "port": port,
-                "client_id": client_id,
-                "connected": !sessions.is_empty() && sessions.iter().all(|v| *v == 1),
-                "sessions": sessions.len(),
-                "connections": total("mqtt_connections_total"),
-                "connection_errors": total("mqtt_connection_errors_total"),
-                "messages_received": total("mqtt_messages_received_total"),
-                "messages_rejected": total("mqtt_messages_rejected_total"),
-            })
-        });
-        let polls = counters("modbus_polls_total");
-        let requests = counters("modbus_requests_total");
-        let errors = counters("modbus_request_errors_total");
-        let online = gauges("modbus_device_online");
-        let lateness = gauges("modbus_poll_lateness_max_microseconds");
-        let buses: Vec<Value> = (self.info.buses.iter())
-            .map(|b| {
-                let on = (online.iter())
-                    .filter(|(l, v)| l.get("endpoint") == Some(&b.name) && *v == 1)
-                    .count();
-                let late = (lateness.iter())
-                    .find(|(l, _)| l.get("endpoint") == Some(&b.name))
-                    .map_or(0, |(_, v)| *v);
-                json!({
-                    "name": b.name,
-                    "transport": b.transport,
-                    "address": b.address,
-                    "devices": b.devices.len(),
-                    "online": on,
-                    "polls": sum_where(&polls, "endpoint", &b.name),
-                    "requests": sum_where(&requests, "endpoint", &b.name),
-                    "errors": sum_where(&errors, "endpoint", &b.name),
-                    "lateness_max_us": late,
-                })
-            })
-            .collect();
-        json!({ "mqtt": mqtt, "modbus": buses })
     }
 
     fn dead_letters(&self) -> Value {

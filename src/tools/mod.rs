@@ -12,8 +12,8 @@
 //! ([`crate::protocols`]).
 //!
 //! Invariants:
-//! - the tools change nothing: Modbus reads only (functions 1 to 4), a
-//!   meter's read-address request only, and an MQTT client with its own
+//! - the tools change nothing: Modbus reads only (functions 1 to 4),
+//!   meter read and read-address requests only, and an MQTT client with its own
 //!   client id, a clean session and QoS 0, so it never takes a message from
 //!   the daemon's session or acknowledges one for it (and never joins a
 //!   `$share` group, which would divert the daemon's messages);

@@ -71,5 +71,6 @@ mod simulate;
 mod status_page;
 mod tools_errors;
 mod tools_probe;
+mod tools_probe_meters;
 mod tools_scan;
 mod tools_sniff;

@@ -7,6 +7,7 @@
 
 use crate::common;
 use crate::http_support::request;
+use crate::meters_support;
 use crate::modbus_support;
 use crate::status_support::*;
 
@@ -24,6 +25,19 @@ fn the_status_page_renders_the_daemons_state_in_chromium() {
     let bank = modbus_support::Bank::default();
     bank.holding(1, 0, &[655]);
     let modbus = rt.block_on(modbus_support::TcpDevice::start(bank));
+    let water = meters_support::Bus::new(vec![meters_support::Sim {
+        nameplate: "00000000112233".into(),
+        kind: meters_support::Kind::Cjt188 {
+            meter_type: 0x10,
+            flow: 12_345,
+            unit: 0x2C,
+            st1: 0x00,
+            high_first: false,
+        },
+        fault: meters_support::Fault::None,
+        preamble: 0,
+    }]);
+    let (meters, _sim) = rt.block_on(meters_support::serve_tcp(water));
     let http_port = free_port();
     let http = format!("listen = \"127.0.0.1:{http_port}\"");
     let cfg = write_config(
@@ -32,6 +46,7 @@ fn the_status_page_renders_the_daemons_state_in_chromium() {
         &http,
         &vm.url(),
         modbus.addr.port(),
+        meters.port(),
     );
     let mut d = Daemon::start(&cfg, http_port, dir.path());
 
@@ -74,6 +89,7 @@ fn the_status_page_renders_the_daemons_state_in_chromium() {
             && s["sources"]["mqtt"]["connected"] == true
             && polled("mb-noise-1")
             && polled("mb-dead")
+            && s["sources"]["meters"][0]["online"] == 1
     });
 
     // The daemon's state, as /status.json reports it.
@@ -120,6 +136,17 @@ fn the_status_page_renders_the_daemons_state_in_chromium() {
         (buses[1]["name"].as_str(), buses[1]["online"].as_u64()),
         (Some("dead-bus"), Some(0))
     );
+    let m = &s["sources"]["meters"][0];
+    assert_eq!(
+        (m["name"].as_str(), m["transport"].as_str()),
+        (Some("dtu-1"), Some("tcp"))
+    );
+    assert_eq!(
+        (m["online"].as_u64(), m["devices"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(m["requests"].as_u64() >= Some(1), "{m:#}");
+    assert_eq!(m["errors"], 0, "{m:#}");
     let outbox = (s["outboxes"].as_array().unwrap().iter()).find(|o| o["name"] == "influxdb");
     assert!(
         outbox.is_some_and(|o| o["appended"].as_u64() > Some(0)),
@@ -168,6 +195,10 @@ fn the_status_page_renders_the_daemons_state_in_chromium() {
     assert!(dom.contains("door-3-1/A-7") && dom.contains("forced open"));
     assert!(dom.contains("已连接 connected"), "MQTT connected");
     assert!(dom.contains("noise-bus") && dom.contains("dead-bus"));
+    assert!(
+        dom.contains("dtu-1") && dom.contains("tcp 127.0.0.1:"),
+        "meter bus row"
+    );
     // Outside text is text: the markup in the topic is escaped, not parsed.
     assert!(
         dom.contains("nl-&lt;img src=x onerror=alert(1)&gt;"),
@@ -195,7 +226,14 @@ fn the_status_page_needs_the_credentials_changes_nothing_and_shows_no_secret() {
     let http = format!(
         "listen = \"127.0.0.1:{http_port}\"\ntoken = \"{HTTP_TOKEN}\"\nusername = \"viewer\"\npassword = \"{HTTP_PASSWORD}\""
     );
-    let cfg = write_config(dir.path(), broker.port(), &http, &vm.url(), free_port());
+    let cfg = write_config(
+        dir.path(),
+        broker.port(),
+        &http,
+        &vm.url(),
+        free_port(),
+        free_port(),
+    );
     let mut d = Daemon::spawn(&cfg, http_port, dir.path(), 0, &[], None);
     let bearer = format!("Bearer {HTTP_TOKEN}");
     wait_ready_with(&mut d, &bearer);

@@ -42,7 +42,9 @@ fn probe_of_an_unknown_device_names_the_configured_ones_and_exits_64() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), free_port(), free_port());
     let out = run(&["probe", "-c", &cfg, "noise-99"]);
-    out.assert_one_line_error("no device \"noise-99\" in [sources.modbus] (configured: noise-1)");
+    out.assert_one_line_error(
+        "no device \"noise-99\" in [sources.modbus] or [sources.meters] (configured: noise-1)",
+    );
     assert_eq!(out.code, 64);
 }
 

@@ -27,7 +27,7 @@ use crate::protocols::{cjt188, dlt645};
 use crate::sources::bus::{self, BusDevice, CallError, Health, Line, Polled, Tally};
 
 /// Most follow-up frames read for one identifier.
-const MAX_FOLLOW_UPS: u8 = 16;
+pub const MAX_FOLLOW_UPS: u8 = 16;
 
 /// Identifiers polled at one interval.
 #[derive(Debug, Clone)]

@@ -4,10 +4,12 @@
 //!
 //! The device is found by its id in the config ([`find`]); what it is read
 //! with is a [`Target`]. Modbus devices are read by [`modbus::run`] through
-//! the daemon's planner, transport and decoder. A meter source (DL/T 645,
-//! CJ/T 188) adds a `Target` variant and a `run` beside `modbus::run`: the
-//! command line, the lookup and the exit codes stay as they are.
+//! the daemon's planner, transport and decoder; DL/T 645 and CJ/T 188
+//! meters (`[sources.meters]`) by [`meter::run`] through the meter
+//! source's request, link and reply code. The command line, the lookup
+//! and the exit codes are the same for both.
 
+pub mod meter;
 pub mod modbus;
 pub mod render;
 
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use super::ToolError;
 use crate::app::Config;
+use crate::sources::meters::config::{BusConfig, MeterConfig};
 use crate::sources::modbus::config::{DeviceConfig, EndpointConfig};
 
 /// `greengate probe` arguments.
@@ -25,9 +28,10 @@ pub struct Args {
     /// The configuration file.
     #[arg(short, long)]
     pub config: PathBuf,
-    /// The device id, as configured (`[[sources.modbus.endpoints.devices]] id`).
+    /// The device id, as configured (`[[sources.modbus.endpoints.devices]] id`
+    /// or `[[sources.meters.buses.meters]] id`).
     pub device: String,
-    /// Limit on each request instead of the endpoint's `timeout` (e.g. 2s).
+    /// Limit on each request instead of the endpoint's or bus's `timeout` (e.g. 2s).
     #[arg(long, value_parser = super::parse_duration)]
     pub timeout: Option<Duration>,
 }
@@ -38,6 +42,10 @@ pub enum Target<'a> {
     Modbus {
         endpoint: &'a EndpointConfig,
         device: &'a DeviceConfig,
+    },
+    Meter {
+        bus: &'a BusConfig,
+        meter: &'a MeterConfig,
     },
 }
 
@@ -54,9 +62,25 @@ pub fn find<'a>(cfg: &'a Config, id: &str) -> Result<Target<'a>, ToolError> {
             return Ok(Target::Modbus { endpoint, device });
         }
     }
+    let buses = cfg
+        .sources
+        .meters
+        .as_ref()
+        .map(|m| m.buses.as_slice())
+        .unwrap_or_default();
+    for bus in buses {
+        if let Some(meter) = bus.meters.iter().find(|m| m.id == id) {
+            return Ok(Target::Meter { bus, meter });
+        }
+    }
     let known: Vec<&str> = endpoints
         .iter()
         .flat_map(|e| e.devices.iter().map(|d| d.id.as_str()))
+        .chain(
+            buses
+                .iter()
+                .flat_map(|b| b.meters.iter().map(|m| m.id.as_str())),
+        )
         .collect();
     let list = match known.len() {
         0 => "none is configured".to_string(),
@@ -64,7 +88,7 @@ pub fn find<'a>(cfg: &'a Config, id: &str) -> Result<Target<'a>, ToolError> {
         n => format!("configured: {}, ... ({n} in all)", known[..12].join(", ")),
     };
     Err(ToolError::Usage(format!(
-        "no device {id:?} in [sources.modbus] ({list})"
+        "no device {id:?} in [sources.modbus] or [sources.meters] ({list})"
     )))
 }
 
@@ -91,6 +115,16 @@ fn probe(cfg: &Config, id: &str, timeout: Option<Duration>) -> Result<(), ToolEr
                 ep.timeout = t;
             }
             rt.block_on(modbus::run(&ep, device, profile, &mut out))
+        }
+        Target::Meter { bus, meter } => {
+            let profile = cfg.profile_set.get(&meter.profile).ok_or_else(|| {
+                ToolError::Usage(format!("no profile named {:?} is loaded", meter.profile))
+            })?;
+            let mut b = bus.clone();
+            if let Some(t) = timeout {
+                b.timeout = t;
+            }
+            rt.block_on(meter::run(&b, meter, profile, &mut out))
         }
     }
 }

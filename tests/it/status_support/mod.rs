@@ -20,7 +20,16 @@ pub const LOCAL: i64 = 8 * HOUR;
 
 pub use crate::common::repo;
 
-pub fn write_config(dir: &Path, mqtt: u16, http: &str, vm: &str, modbus: u16) -> PathBuf {
+/// `meters`: the port of a serial device server with CJ/T 188 water
+/// meter `00000000112233` behind it (bus `dtu-1`, meter `wm-1`).
+pub fn write_config(
+    dir: &Path,
+    mqtt: u16,
+    http: &str,
+    vm: &str,
+    modbus: u16,
+    meters: u16,
+) -> PathBuf {
     let text = format!(
         r#"
 [site]
@@ -84,6 +93,19 @@ status_interval = "1s"
 id = "mb-dead"
 unit = 1
 profile = "modbus-noise-rs485"
+poll_interval = "1s"
+
+[[sources.meters.buses]]
+name = "dtu-1"
+transport = "tcp"
+address = "127.0.0.1:{meters}"
+timeout = "500ms"
+status_interval = "1s"
+
+[[sources.meters.buses.meters]]
+id = "wm-1"
+address = "00000000112233"
+profile = "cjt188-cold-water"
 poll_interval = "1s"
 
 [sinks]
