@@ -151,8 +151,14 @@ pub async fn start_reloadable(
 
     let (enrich_tx, enrich_rx) = tokio::sync::watch::channel(reload::enrich(&cfg));
     // The status page (`/`, `/status.json`): read-only views of all the above.
+    let info = status::StaticInfo::new(
+        &cfg.site.community_id,
+        cfg.utc_offset.seconds(),
+        &cfg.sources,
+    );
     let board = Arc::new(status::Board::new(
-        &cfg,
+        info,
+        cfg.profile_set.clone(),
         dead.clone(),
         shared_engine.clone(),
         enrich_tx.subscribe(),

@@ -1,6 +1,7 @@
 //! One snapshot of the daemon's state as JSON: devices, sources, outboxes,
 //! dead letters (here), indicators and the assessment (`sections`).
 
+use crate::sources::SourcesConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
@@ -47,9 +48,11 @@ pub struct StaticInfo {
 }
 
 impl StaticInfo {
-    pub fn from_config(cfg: &crate::app::Config) -> StaticInfo {
+    /// What the page shows of the configuration: the site and the sources
+    /// (the status layer sits below `app`, so it takes the pieces, not `Config`).
+    pub fn new(community: &str, offset_seconds: i32, sources: &SourcesConfig) -> StaticInfo {
         use crate::sources::modbus::config::Transport;
-        let buses = (cfg.sources.modbus.iter())
+        let buses = (sources.modbus.iter())
             .flat_map(|m| &m.endpoints)
             .map(|e| Bus {
                 name: e.name.clone(),
@@ -69,7 +72,7 @@ impl StaticInfo {
             })
             .collect();
         use crate::sources::meters::config::MeterTransport;
-        let meter_buses = (cfg.sources.meters.iter())
+        let meter_buses = (sources.meters.iter())
             .flat_map(|m| &m.buses)
             .map(|b| Bus {
                 name: b.name.clone(),
@@ -88,10 +91,9 @@ impl StaticInfo {
             })
             .collect();
         StaticInfo {
-            community: cfg.site.community_id.clone(),
-            offset_seconds: cfg.utc_offset.seconds(),
-            mqtt: (cfg.sources.mqtt.as_ref())
-                .map(|m| (m.host.clone(), m.port, m.client_id.clone())),
+            community: community.to_string(),
+            offset_seconds,
+            mqtt: (sources.mqtt.as_ref()).map(|m| (m.host.clone(), m.port, m.client_id.clone())),
             buses,
             meter_buses,
         }
@@ -111,18 +113,19 @@ pub struct Board {
 
 impl Board {
     pub fn new(
-        cfg: &crate::app::Config,
+        info: StaticInfo,
+        profiles: Arc<ProfileSet>,
         dead: DeadLetterWriter,
         engine: Option<Arc<Mutex<IndicatorEngine>>>,
         registry: watch::Receiver<Enrich>,
     ) -> Board {
         Board {
-            info: StaticInfo::from_config(cfg),
+            info,
             latest: Default::default(),
             dead,
             engine,
             registry,
-            profiles: cfg.profile_set.clone(),
+            profiles,
         }
     }
 }
