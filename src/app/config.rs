@@ -37,23 +37,8 @@ impl Default for SiteConfig {
     }
 }
 
-/// The site's UTC offset, parsed once from `site.utc_offset`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UtcOffset(i32);
-
-impl UtcOffset {
-    /// Seconds east of UTC.
-    pub fn seconds(self) -> i32 {
-        self.0
-    }
-}
-
-impl Default for UtcOffset {
-    /// China Standard Time, `+08:00`.
-    fn default() -> Self {
-        UtcOffset(8 * 3600)
-    }
-}
+/// `site.utc_offset`, parsed (see [`config::UtcOffset`]).
+pub use crate::config::UtcOffset;
 
 impl SiteConfig {
     /// Checks the section and returns its UTC offset, parsed once (the
@@ -65,18 +50,12 @@ impl SiteConfig {
                 "must be set (it tags every reading)",
             );
         }
-        let offset = self.utc_offset.parse::<chrono::FixedOffset>().ok();
-        if offset.is_none() {
-            cx.problem(
-                join(path, "utc_offset"),
-                format!(
-                    "expected an offset like \"+08:00\", got {:?}",
-                    self.utc_offset
-                ),
-            );
+        let offset = self.utc_offset.parse::<UtcOffset>();
+        if let Err(e) = &offset {
+            cx.problem(join(path, "utc_offset"), e.to_string());
         }
         self.tags.validate(&join(path, "tags"), cx);
-        offset.map(|o| UtcOffset(o.local_minus_utc()))
+        offset.ok()
     }
 }
 

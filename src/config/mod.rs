@@ -13,10 +13,12 @@
 
 mod duration;
 pub mod layers;
+mod offset;
 mod secret;
 
 pub use duration::{duration, opt_duration};
 pub use layers::{looks_secret, Layers};
+pub use offset::{BadOffset, UtcOffset};
 pub use secret::{read_small_file, Secret, SecretSource};
 
 use serde::de::DeserializeOwned;

@@ -85,7 +85,7 @@ pub struct Hj212Config {
     pub factor_codes: BTreeMap<String, String>,
     /// The station's clock (DataTime) offset from UTC; by default the
     /// site's `utc_offset`.
-    pub utc_offset: Option<String>,
+    pub utc_offset: Option<crate::config::UtcOffset>,
     /// A connection that sends nothing for this long is closed.
     #[serde(deserialize_with = "crate::config::duration")]
     pub idle_timeout: Duration,
@@ -165,9 +165,7 @@ impl Hj212Config {
     /// The station's offset from UTC in seconds, given the site's.
     pub fn offset_seconds(&self, site: i32) -> i32 {
         self.utc_offset
-            .as_deref()
-            .and_then(|o| o.parse::<chrono::FixedOffset>().ok())
-            .map_or(site, |o| o.local_minus_utc())
+            .map_or(site, crate::config::UtcOffset::seconds)
     }
 
     /// Device ids named by `stations`, for the registry check.
@@ -218,14 +216,6 @@ impl Validate for Hj212Config {
         }
         if self.max_packets == 0 || self.max_packets > 9999 {
             cx.problem(join(path, "max_packets"), "must be 1 to 9999");
-        }
-        if let Some(o) = &self.utc_offset {
-            if o.parse::<chrono::FixedOffset>().is_err() {
-                cx.problem(
-                    join(path, "utc_offset"),
-                    format!("expected an offset like \"+08:00\", got {o:?}"),
-                );
-            }
         }
         if let Some(pw) = &self.pw {
             if !valid_text(pw.expose()) {
