@@ -24,6 +24,7 @@
 //! - requests, polls, errors by kind, round-trip time and online state are
 //!   metrics whose names the protocol gives ([`Names`]).
 
+pub(crate) mod check;
 pub mod driver;
 pub mod line;
 pub mod schedule;

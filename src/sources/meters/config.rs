@@ -14,6 +14,7 @@
 //! poll_interval = "15m"
 //! ```
 
+use crate::sources::bus::check::{check_address, check_serial, check_timing, Timing};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -201,77 +202,41 @@ impl Validate for BusConfig {
             );
         }
         match self.transport {
-            MeterTransport::Tcp => match &self.address {
-                Some(a)
-                    if a.rsplit_once(':')
-                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) => {}
-                Some(a) => cx.problem(
-                    join(at, "address"),
-                    format!("expected host:port, got {a:?}"),
-                ),
-                None => cx.problem(
-                    join(at, "address"),
-                    "missing: host:port of the serial device server",
-                ),
-            },
-            MeterTransport::Serial => match &self.serial {
-                None => cx.problem(
-                    join(at, "serial"),
-                    "transport = \"serial\" needs serial = { path, ... }",
-                ),
-                Some(s) => {
-                    let sp = join(at, "serial");
-                    if s.path.as_os_str().is_empty() {
-                        cx.problem(
-                            join(&sp, "path"),
-                            "missing: the serial device, e.g. /dev/ttyUSB0",
-                        );
-                    }
-                    if s.baud == 0 {
-                        cx.problem(join(&sp, "baud"), "must be positive");
-                    }
-                    if !(5..=8).contains(&s.data_bits) {
-                        cx.problem(join(&sp, "data_bits"), "must be 5, 6, 7 or 8");
-                    }
-                    if !(1..=2).contains(&s.stop_bits) {
-                        cx.problem(join(&sp, "stop_bits"), "must be 1 or 2");
-                    }
-                }
-            },
+            MeterTransport::Tcp => check_address(
+                at,
+                self.address.as_deref(),
+                "missing: host:port of the serial device server",
+                cx,
+            ),
+            MeterTransport::Serial => check_serial(
+                at,
+                self.serial.as_ref().map(MeterSerial::to_serial).as_ref(),
+                "transport = \"serial\" needs serial = { path, ... }",
+                cx,
+            ),
         }
         if self.preamble > 8 {
             cx.problem(join(at, "preamble"), "at most 8 wake-up bytes");
         }
+        check_timing(
+            at,
+            &Timing {
+                timeout: self.timeout,
+                reconnect_min: self.reconnect_min,
+                reconnect_max: self.reconnect_max,
+                status_interval: self.status_interval,
+                degraded_after: self.degraded_after,
+            },
+            &[
+                ("timeout", self.timeout),
+                ("inter_request_delay", self.inter_request_delay),
+                ("reconnect_min", self.reconnect_min),
+                ("reconnect_max", self.reconnect_max),
+                ("status_interval", self.status_interval),
+            ],
+            cx,
+        );
         let day = Duration::from_secs(86400);
-        for (key, d) in [
-            ("timeout", self.timeout),
-            ("inter_request_delay", self.inter_request_delay),
-            ("reconnect_min", self.reconnect_min),
-            ("reconnect_max", self.reconnect_max),
-            ("status_interval", self.status_interval),
-        ] {
-            if d > day {
-                cx.problem(join(at, key), "must be at most 1 day");
-            }
-        }
-        if self.timeout.is_zero() {
-            cx.problem(
-                join(at, "timeout"),
-                "must be positive: every request needs a timeout",
-            );
-        }
-        if self.reconnect_min.is_zero() || self.reconnect_min > self.reconnect_max {
-            cx.problem(
-                join(at, "reconnect_min"),
-                "must be positive and at most reconnect_max",
-            );
-        }
-        if self.degraded_after == 0 {
-            cx.problem(join(at, "degraded_after"), "must be at least 1");
-        }
-        if self.status_interval.is_zero() {
-            cx.problem(join(at, "status_interval"), "must be positive");
-        }
         for (j, m) in self.meters.iter().enumerate() {
             let mp = format!("{at}.meters[{j}]");
             if m.id.is_empty() || m.id.contains(['\n', '\r']) {
