@@ -1,6 +1,6 @@
 //! The per-message path of the MQTT source and the pipeline, without the
 //! broker and the fsync: route and decode (`sources::mqtt::router`, the
-//! shipped profiles of `config/devices/`), enrich (`pipeline::Enrich`, 1,000
+//! shipped profiles of `config/devices/`), enrich (`pipeline::TagSets`, as the pipeline does, 1,000
 //! registered devices with two tags each), encode line protocol once, append
 //! to an outbox (`fsync = "never"`, one commit per 1,000 messages, as a
 //! group commit would). Two profiles: `fiware-noise` (JSON, one reading per
@@ -19,7 +19,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use greengate::app::Config;
 use greengate::devices::DeviceConfig;
 use greengate::outbox::{open, FsyncPolicy, OutboxConfig, OutboxReader, OutboxWriter};
-use greengate::pipeline::Enrich;
+use greengate::pipeline::TagSets;
 use greengate::sources::mqtt::router::Router;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
@@ -59,7 +59,7 @@ const GROUP: usize = 1000;
 
 /// The example config's MQTT source and profiles, with 1,000 registered
 /// noise sensors and 1,000 line-protocol devices (two tags each).
-fn setup() -> (Router, Enrich) {
+fn setup() -> (Router, TagSets) {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/greengate.example.toml");
     let mut cfg = Config::load(&file).expect("the example config loads");
     for i in 0..DEVICES {
@@ -76,7 +76,8 @@ fn setup() -> (Router, Enrich) {
         .as_ref()
         .expect("example has [sources.mqtt]");
     let router = Router::new(mqtt);
-    (router, greengate::app::reload::enrich(&cfg))
+    // What the pipeline applies: the tag sets built once per registry.
+    (router, TagSets::new(&greengate::app::reload::enrich(&cfg)))
 }
 
 /// `(topic, payload)` of message `i` of a profile.
@@ -123,7 +124,7 @@ fn outbox(dir: &Path) -> (OutboxWriter, OutboxReader) {
 /// One message through the path; returns the readings it gave.
 fn one(
     router: &Router,
-    enrich: &Enrich,
+    enrich: &TagSets,
     w: &mut OutboxWriter,
     buf: &mut Vec<u8>,
     (topic, payload): &(String, Vec<u8>),

@@ -4,7 +4,10 @@
 use crate::devices::{DeviceConfig, Devices};
 use crate::model::Reading;
 
-/// Static enrichment applied to every reading.
+/// Static enrichment applied to every reading: the community, device-registry
+/// and site tags, in that order of precedence, never overriding a tag the
+/// reading already has (except `community`, which is always the site's).
+/// The pipeline applies it through [`TagSets`], built once per registry.
 #[derive(Debug, Clone, Default)]
 pub struct Enrich {
     pub community_id: String,
@@ -12,35 +15,14 @@ pub struct Enrich {
     pub devices: Devices,
 }
 
-impl Enrich {
-    /// Adds the community, device-registry and site tags, in that order of
-    /// precedence, never overriding a tag the reading already has (except
-    /// `community`, which is always the site's).
-    pub fn apply(&self, r: &mut Reading) {
-        if !self.community_id.is_empty() && r.tag("community") != Some(self.community_id.as_str()) {
-            r.set_tag("community", self.community_id.as_str());
-        }
-        // The device's own tags first, so they win over the site's. The
-        // registry entry borrows `self`, not `r`: no copy is needed.
-        let dev = r.tag("device").and_then(|d| self.devices.get(d));
-        if let Some(dev) = dev {
-            for (k, v) in &dev.tags.0 {
-                r.default_tag(k, v);
-            }
-        }
-        for (k, v) in &self.site_tags {
-            r.default_tag(k, v);
-        }
-    }
-}
-
 /// [`Enrich`] resolved once per device: the sorted tags enrichment adds to
 /// a device's readings (community, then the device's, then the site's), so
 /// that applying it is one merge of two sorted lists into a vector of the
 /// right size, instead of a lookup and an insertion per tag. Rebuilt when
-/// the registry is reloaded; same result as [`Enrich::apply`].
+/// the registry is reloaded (the rule is on [`Enrich`]; the tests check it
+/// against a one-tag-at-a-time reference).
 #[derive(Debug, Default)]
-pub(super) struct TagSets {
+pub struct TagSets {
     by_device: std::collections::HashMap<String, Vec<(String, String)>>,
     /// For readings of devices not in the registry (or without one).
     unregistered: Vec<(String, String)>,
@@ -49,7 +31,7 @@ pub(super) struct TagSets {
 }
 
 impl TagSets {
-    pub(super) fn new(e: &Enrich) -> TagSets {
+    pub fn new(e: &Enrich) -> TagSets {
         let set = |dev: Option<&DeviceConfig>| {
             let mut r = Reading::new(String::new(), 0);
             r.set_tag("community", e.community_id.as_str());
@@ -72,7 +54,7 @@ impl TagSets {
         }
     }
 
-    pub(super) fn apply(&self, r: &mut Reading) {
+    pub fn apply(&self, r: &mut Reading) {
         let set = r
             .tag("device")
             .and_then(|d| self.by_device.get(d))

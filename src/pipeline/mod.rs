@@ -45,7 +45,7 @@ use crate::outbox::OutboxWriter;
 mod enrich;
 mod group;
 mod route;
-pub use enrich::Enrich;
+pub use enrich::{Enrich, TagSets};
 use group::{GroupError, Staged};
 pub use route::{Origin, Route, INDICATOR_PREFIX};
 
