@@ -22,6 +22,10 @@
 #                                    open noise windows): the burst-memory run,
 #                                    e.g. INDICATORS=on CONSUMERS=greengate scripts/bench-peers.sh 600000 2 1000
 #   CARGO=cargo-serial CARGO_TARGET_DIR=/work/target-shared   how and where to build
+#   BIN=path/to/greengate            use this binary (e.g. the profiling build) instead of building
+#   METRICS_OUT=prefix               save greengate's /metrics at the end of each pass to prefix.PASS
+#   PERF="record -g -o gg.data"      run perf with these arguments on greengate's steady pass
+#   PERF="stat -e context-switches,raw_syscalls:sys_enter"
 # Needs: node + npm (Node-RED and node-red-contrib-influxdb are installed
 # from npm into a temporary directory), mosquitto, influxd, curl, python3.
 set -euo pipefail
@@ -49,10 +53,14 @@ for t in node npm mosquitto influxd curl python3; do
     command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || { echo "bench-peers: $t is missing (scripts/test.sh installs the services)" >&2; exit 1; }
 done
 
-(cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} ${CARGO:-cargo} build --release --bin greengate --example publish -q)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET/release/greengate
 PUB=$TARGET/release/examples/publish
+if [ -n "${BIN:-}" ]; then
+    [ -x "$BIN" ] && [ -x "$PUB" ] || { echo "bench-peers: BIN=$BIN or $PUB is not built" >&2; exit 1; }
+else
+    (cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} ${CARGO:-cargo} build --release --bin greengate --example publish -q)
+    BIN=$TARGET/release/greengate
+fi
 
 # shellcheck source=bench-lib.sh
 . "$ROOT/scripts/bench-lib.sh"
@@ -247,10 +255,16 @@ for c in $CONSUMERS; do
             wait "$pubpid"
             pubs=$(cat "$WORK/pubtime")
         else
+            if [ -n "${PERF:-}" ] && [ "$c" = greengate ]; then
+                # shellcheck disable=SC2086
+                perf $PERF -p "$CPID" 2>"$WORK/perf.err" &
+                perfpid=$!
+            fi
             pubs=$(publish)
             hwm1=0
         fi
         t1=$(wait_stored "$db")
+        if [ -n "${perfpid:-}" ]; then kill -INT "$perfpid"; wait "$perfpid" || true; perfpid=; cat "$WORK/perf.err" >&2; fi
         cpu=$(( $(cpu_ticks "$CPID") - cpu0 ))
         hwm=$(hwm_mb "$CPID")
         hwm=$(echo "if ($hwm > $hwm1) $hwm else $hwm1" | bc)
@@ -259,6 +273,9 @@ for c in $CONSUMERS; do
         prate=$(echo "$N / $pubs" | bc)
         share=$(echo "scale=1; 100 * $rate / $prate" | bc)
         us=$(echo "scale=1; $cpu * 1000000 / $HZ / $N" | bc)
+        if [ -n "${METRICS_OUT:-}" ] && [ "$c" = greengate ]; then
+            curl -sf "http://127.0.0.1:$GGHTTP/metrics" >"$METRICS_OUT.$pass" || true
+        fi
         echo "| $c | $pass | $got of $N | $rate | $prate | $share % | $us | $hwm | $((N - got)) |"
         kill -TERM "$CPID" 2>/dev/null || true
         wait "$CPID" 2>/dev/null || true

@@ -183,7 +183,10 @@ pub async fn start_reloadable(
         writers,
         dead.clone(),
         indicators,
-        PipelineOptions::default(),
+        PipelineOptions {
+            commit_spacing: cfg.outbox.commit_spacing,
+            ..PipelineOptions::default()
+        },
     );
     pipeline = pipeline
         .with_enrich_updates(enrich_rx)

@@ -10,12 +10,50 @@
 //! The group's acknowledgements fire only after [`Staged`] was written
 //! whole; a group abandoned at shutdown fires none (its sources redeliver).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
 
 use crate::deadletter::DeadLetter;
 use crate::outbox::OutboxError;
 
-use super::Pipeline;
+use super::{Pipeline, PipelineOptions, SourceBatch};
+
+/// How long [`gather`] sleeps before it looks for more batches. Short, so
+/// that a group that stopped growing commits almost at once.
+const GATHER_STEP: Duration = Duration::from_micros(250);
+
+/// Adds to `group` what arrives until `opts.commit_spacing` after the last
+/// commit, while something keeps arriving: a step with nothing new ends it
+/// (the sources wait for this group's acknowledgements, or the line is
+/// quiet), so waiting never costs more than one [`GATHER_STEP`] beyond what
+/// it gains. Called on the pipeline's own thread (inside `block_in_place`):
+/// a blocking sleep here holds up no other task.
+pub(super) fn gather(
+    rx: &mut mpsc::Receiver<SourceBatch>,
+    group: &mut Vec<SourceBatch>,
+    opts: &PipelineOptions,
+    last_commit: Instant,
+) {
+    let due = last_commit + opts.commit_spacing;
+    while group.len() < opts.max_group {
+        let now = Instant::now();
+        if now >= due {
+            return;
+        }
+        std::thread::sleep((due - now).min(GATHER_STEP));
+        let before = group.len();
+        while group.len() < opts.max_group {
+            match rx.try_recv() {
+                Ok(b) => group.push(b),
+                Err(_) => break,
+            }
+        }
+        if group.len() == before {
+            return;
+        }
+    }
+}
 
 /// A group's encoded lines and dead letters, until they are durable.
 #[derive(Default)]

@@ -112,6 +112,10 @@ pub struct PipelineOptions {
     /// permanent: the pipeline ends with [`PipelineExit::Fatal`] (the
     /// daemon exits with code 74). A full disk is waited out however long.
     pub io_error_grace: Duration,
+    /// `outbox.commit_spacing`: the least time between two group commits
+    /// while the group still grows (see [`group::gather`]). Zero here, so a
+    /// pipeline built without a config commits as soon as it can.
+    pub commit_spacing: Duration,
 }
 
 impl Default for PipelineOptions {
@@ -120,6 +124,7 @@ impl Default for PipelineOptions {
             max_group: 1024,
             tick: Duration::from_secs(1),
             io_error_grace: Duration::from_secs(300),
+            commit_spacing: Duration::ZERO,
         }
     }
 }
@@ -281,6 +286,7 @@ impl Pipeline {
         let mut tick = tokio::time::interval(self.opts.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut group = Vec::with_capacity(self.opts.max_group);
+        let mut last_commit = std::time::Instant::now();
         loop {
             if self.fatal.is_some() {
                 break;
@@ -290,7 +296,11 @@ impl Pipeline {
                     if n == 0 {
                         break;
                     }
-                    tokio::task::block_in_place(|| self.process(&mut group));
+                    tokio::task::block_in_place(|| {
+                        group::gather(&mut rx, &mut group, &self.opts, last_commit);
+                        self.process(&mut group);
+                    });
+                    last_commit = std::time::Instant::now();
                 }
                 _ = tick.tick() => {
                     tokio::task::block_in_place(|| {
