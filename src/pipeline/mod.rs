@@ -83,9 +83,10 @@ pub struct SourceBatch {
 /// The channel sources send into.
 pub type SourceTx = mpsc::Sender<SourceBatch>;
 
-/// Sees every enriched reading and every indicator output, read-only (the
-/// status page keeps the latest of each; see `status`).
-pub type Observer = std::sync::Arc<dyn Fn(Origin, &Reading) + Send + Sync>;
+/// Sees every enriched reading and every indicator output, read-only, a
+/// source batch at a time (the status page keeps the latest of each under
+/// one lock per batch; see `status`).
+pub type Observer = std::sync::Arc<dyn Fn(Origin, &[Reading]) + Send + Sync>;
 
 /// What the pipeline needs of the indicator engine (kept as a trait so the
 /// pipeline can be tested without it).
@@ -361,15 +362,16 @@ impl Pipeline {
         for batch in group.drain(..) {
             let origin = batch.origin;
             self.staged.dead.extend(batch.dead);
-            for mut r in batch.readings {
-                self.tagsets.apply(&mut r);
+            let mut readings = batch.readings;
+            for r in &mut readings {
+                self.tagsets.apply(r);
                 if let Some(ind) = self.indicators.as_mut() {
-                    ind.record(&r);
+                    ind.record(r);
                 }
-                if let Some(o) = &self.observer {
-                    o(origin, &r);
-                }
-                self.stage(&r, origin);
+                self.stage(r, origin);
+            }
+            if let Some(o) = &self.observer {
+                o(origin, &readings);
             }
             if let Some(a) = batch.ack {
                 acks.push(a);
@@ -400,12 +402,13 @@ impl Pipeline {
             return;
         }
         self.staged.clear(self.outboxes.len());
-        for mut r in out {
-            self.tagsets.apply(&mut r);
-            if let Some(o) = &self.observer {
-                o(Origin::Internal, &r);
-            }
-            self.stage(&r, Origin::Internal);
+        let mut out = out;
+        for r in &mut out {
+            self.tagsets.apply(r);
+            self.stage(r, Origin::Internal);
+        }
+        if let Some(o) = &self.observer {
+            o(Origin::Internal, &out);
         }
         self.make_durable();
     }

@@ -1,10 +1,10 @@
 //! The latest reading of every device and the latest output of every
-//! indicator, as the pipeline saw them (it calls [`Latest::observe`] for
-//! each enriched reading and each indicator reading it stores).
+//! indicator, as the pipeline saw them (it calls [`Latest::observe_all`]
+//! with each batch of enriched readings and of indicator readings it stores).
 //!
 //! Bounded: at most [`MAX_KEYS`] devices and as many indicator series; a
 //! reading beyond that is counted in `untracked`, never stored. Observing
-//! costs one uncontended lock and a copy of the reading into the one kept
+//! costs one uncontended lock per batch, one lookup and a copy of the reading into the one kept
 //! (its strings reused, so no allocation once the device is known).
 
 use std::collections::{BTreeMap, VecDeque};
@@ -60,14 +60,9 @@ fn series_key(r: &Reading) -> String {
     key
 }
 
-impl Latest {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records one reading the pipeline is storing.
-    pub fn observe(&self, origin: Origin, r: &Reading) {
-        let mut g = self.lock();
+impl Inner {
+    fn observe(&mut self, origin: Origin, r: &Reading, now: i64) {
+        let g = self;
         if r.measurement.starts_with(INDICATOR_PREFIX) {
             if r.measurement == "gg_fire_lane_event" {
                 if g.fire_events.len() == FIRE_EVENTS {
@@ -89,40 +84,69 @@ impl Latest {
             return;
         }
         let Some(id) = r.tag("device") else { return };
-        if g.devices.len() >= MAX_KEYS && !g.devices.contains_key(id) {
+        // Per message: one lookup, and no allocation once the device is
+        // known and its readings keep their shape.
+        if let Some(d) = g.devices.get_mut(id) {
+            d.update(origin, r, now);
+            return;
+        }
+        if g.devices.len() >= MAX_KEYS {
             g.untracked += 1;
             return;
         }
-        // Per message: no allocation once the device is known and its
-        // readings keep their shape.
-        if !g.devices.contains_key(id) {
-            let fresh = DeviceLatest {
-                origin,
-                last: None,
-                online: None,
-                seen_ns: i64::MIN,
-                readings: 0,
-            };
-            g.devices.insert(id.to_string(), fresh);
-        }
-        let Some(d) = g.devices.get_mut(id) else {
-            return;
+        let fresh = DeviceLatest {
+            origin,
+            last: None,
+            online: None,
+            seen_ns: i64::MIN,
+            readings: 0,
         };
-        d.origin = origin;
-        d.readings += 1;
-        d.seen_ns = d.seen_ns.max(crate::model::now_ns());
+        g.devices
+            .entry(id.to_string())
+            .or_insert(fresh)
+            .update(origin, r, now);
+    }
+}
+
+impl DeviceLatest {
+    fn update(&mut self, origin: Origin, r: &Reading, now: i64) {
+        self.origin = origin;
+        self.readings += 1;
+        self.seen_ns = self.seen_ns.max(now);
         if let Some(FieldValue::Bool(b)) = r.field("online") {
-            d.online = Some(*b);
+            self.online = Some(*b);
         }
         if r.measurement != "device_status" {
-            match &mut d.last {
+            match &mut self.last {
                 Some(l) if l.time_ns <= r.time_ns => l.copy_from(r),
                 Some(_) => {}
-                None => d.last = Some(r.clone()),
+                None => self.last = Some(r.clone()),
             }
         }
     }
+}
 
+impl Latest {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records one reading the pipeline is storing.
+    pub fn observe(&self, origin: Origin, r: &Reading) {
+        self.observe_all(origin, std::slice::from_ref(r));
+    }
+
+    /// Records the readings of one batch under one lock and one clock read.
+    pub fn observe_all(&self, origin: Origin, rs: &[Reading]) {
+        if rs.is_empty() {
+            return;
+        }
+        let now = crate::model::now_ns();
+        let mut g = self.lock();
+        for r in rs {
+            g.observe(origin, r, now);
+        }
+    }
     pub fn devices(&self) -> BTreeMap<String, DeviceLatest> {
         self.lock().devices.clone()
     }

@@ -62,6 +62,6 @@ impl Board {
     /// What the pipeline calls for every reading it stores.
     pub fn observer(self: &Arc<Board>) -> Observer {
         let latest = self.latest.clone();
-        Arc::new(move |origin, r| latest.observe(origin, r))
+        Arc::new(move |origin, rs| latest.observe_all(origin, rs))
     }
 }
