@@ -23,7 +23,7 @@
 #                                    e.g. INDICATORS=on CONSUMERS=greengate scripts/bench-peers.sh 600000 2 1000
 #   CARGO=cargo-serial CARGO_TARGET_DIR=/work/target-shared   how and where to build
 #   BIN=path/to/greengate            use this binary (e.g. the profiling build) instead of building
-#   METRICS_OUT=prefix               save greengate's /metrics at the end of each pass to prefix.PASS
+#   METRICS_OUT=prefix               save greengate's /metrics and memory maps at the end of each pass to prefix.PASS[.mem]
 #   PERF="record -g -o gg.data"      run perf with these arguments on greengate's steady pass
 #   PERF="stat -e context-switches,raw_syscalls:sys_enter"
 # Needs: node + npm (Node-RED and node-red-contrib-influxdb are installed
@@ -275,6 +275,7 @@ for c in $CONSUMERS; do
         us=$(echo "scale=1; $cpu * 1000000 / $HZ / $N" | bc)
         if [ -n "${METRICS_OUT:-}" ] && [ "$c" = greengate ]; then
             curl -sf "http://127.0.0.1:$GGHTTP/metrics" >"$METRICS_OUT.$pass" || true
+            cat "/proc/$CPID/status" "/proc/$CPID/smaps_rollup" "/proc/$CPID/smaps" >"$METRICS_OUT.$pass.mem" 2>/dev/null || true
         fi
         echo "| $c | $pass | $got of $N | $rate | $prate | $share % | $us | $hwm | $((N - got)) |"
         kill -TERM "$CPID" 2>/dev/null || true
