@@ -8,9 +8,9 @@
 //! MQTT source ([`super::guard`]): a device the topic names wins over the
 //! payload's, and `gg_*` measurements are refused.
 
-use serde_json::Value;
 use std::collections::BTreeMap;
 
+use super::json::Json;
 use super::jsonpath::JsonPath;
 use super::mqtt::{FieldSpec, FieldType, Format, MqttProfile};
 use super::timestamp;
@@ -109,18 +109,18 @@ pub fn decode(
             rs
         }
         Format::Json => {
-            let root: Value =
-                serde_json::from_str(text).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+            // Borrowed from `text` (issue 15): no String per key or value.
+            let root = Json::parse(text).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
             let measurement = mqtt.measurement.as_deref().unwrap_or(&profile.class);
             base.measurement = measurement.to_string();
-            let records: Vec<&Value> = match &mqtt.records {
+            let records: Vec<&Json> = match &mqtt.records {
                 None => return finish(vec![record(mqtt, base, &root, &root)?]),
                 Some(p) => {
                     let sel = p.select(&root, &root);
                     let mut out = Vec::new();
                     for v in sel {
                         match v {
-                            Value::Array(a) if !p.has_wildcard() => out.extend(a.iter()),
+                            Json::Arr(a) if !p.has_wildcard() => out.extend(a.iter()),
                             other => out.push(other),
                         }
                     }
@@ -154,8 +154,8 @@ fn finish(readings: Vec<Reading>) -> Result<Vec<Reading>, DecodeError> {
 fn record(
     mqtt: &MqttProfile,
     mut r: Reading,
-    root: &Value,
-    rec: &Value,
+    root: &Json,
+    rec: &Json,
 ) -> Result<Reading, DecodeError> {
     r.fields.reserve_exact(mqtt.fields.len());
     if let Some(t) = &mqtt.time {
@@ -167,10 +167,10 @@ fn record(
         let what = || format!("tag {k}");
         if let Some(v) = one(p, root, rec, what)? {
             let s = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                Value::Null => continue,
+                Json::Str(s) => s.to_string(),
+                Json::Num(n) => n.to_string(),
+                Json::Bool(b) => b.to_string(),
+                Json::Null => continue,
                 other => {
                     return Err(DecodeError::WrongType {
                         what: what(),
@@ -190,12 +190,12 @@ fn record(
 }
 
 /// The one value `p` selects; `what` names it in an error (built only then).
-fn one<'a>(
+fn one<'a, 'j>(
     p: &JsonPath,
-    root: &'a Value,
-    rec: &'a Value,
+    root: &'a Json<'j>,
+    rec: &'a Json<'j>,
     what: impl FnOnce() -> String,
-) -> Result<Option<&'a Value>, DecodeError> {
+) -> Result<Option<&'a Json<'j>>, DecodeError> {
     p.one(root, rec).map_err(|n| DecodeError::Ambiguous {
         what: what(),
         path: p.to_string(),
@@ -203,23 +203,16 @@ fn one<'a>(
     })
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a bool",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+fn kind(v: &Json) -> &'static str {
+    v.kind()
 }
 
 /// The raw value as map key text: strings as-is, integral numbers without `.0`.
-fn key_text(v: &Value) -> Option<String> {
+fn key_text(v: &Json) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Json::Str(s) => Some(s.to_string()),
+        Json::Num(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
@@ -227,15 +220,15 @@ fn key_text(v: &Value) -> Option<String> {
 fn field(
     name: &str,
     spec: &FieldSpec,
-    root: &Value,
-    rec: &Value,
+    root: &Json,
+    rec: &Json,
 ) -> Result<Option<FieldValue>, DecodeError> {
     let what = || format!("field {name}");
     let Some(path) = &spec.path else {
         return Ok(None);
     };
     let raw = match one(path, root, rec, what)? {
-        None | Some(Value::Null) if spec.optional => return Ok(None),
+        None | Some(Json::Null) if spec.optional => return Ok(None),
         None => {
             return Err(DecodeError::Missing {
                 what: what(),
@@ -254,7 +247,7 @@ fn field(
             .map
             .get(&key)
             .ok_or_else(|| wrong(format!("value {raw} is not in the field's map")))?;
-        return coerce(mapped, spec.kind, 1.0, 0.0, None)
+        return coerce(&Json::from_value(mapped), spec.kind, 1.0, 0.0, None)
             .map(Some)
             .map_err(wrong);
     }
@@ -263,14 +256,14 @@ fn field(
         .map_err(wrong)
 }
 
-fn number(v: &Value) -> Result<f64, String> {
+fn number(v: &Json) -> Result<f64, String> {
     match v {
-        Value::Number(n) => n.as_f64().ok_or_else(|| format!("{n} is out of range")),
-        Value::String(s) => s
+        Json::Num(n) => n.as_f64().ok_or_else(|| format!("{n} is out of range")),
+        Json::Str(s) => s
             .trim()
             .parse::<f64>()
             .map_err(|_| format!("expected a number, got {s:?}")),
-        Value::Bool(b) => Ok(if *b { 1.0 } else { 0.0 }),
+        Json::Bool(b) => Ok(if *b { 1.0 } else { 0.0 }),
         other => Err(format!("expected a number, got {}", kind(other))),
     }
 }
@@ -283,7 +276,7 @@ fn tidy(y: f64) -> f64 {
 }
 
 fn coerce(
-    v: &Value,
+    v: &Json,
     kind_: FieldType,
     scale: f64,
     offset: f64,
@@ -320,13 +313,13 @@ fn coerce(
             Ok(FieldValue::Int(y.round() as i64))
         }
         FieldType::Bool => match v {
-            Value::Bool(b) => Ok(FieldValue::Bool(*b)),
-            Value::Number(n) => match n.as_f64() {
+            Json::Bool(b) => Ok(FieldValue::Bool(*b)),
+            Json::Num(n) => match n.as_f64() {
                 Some(0.0) => Ok(FieldValue::Bool(false)),
                 Some(1.0) => Ok(FieldValue::Bool(true)),
                 _ => Err(format!("expected 0 or 1, got {n}")),
             },
-            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            Json::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" => Ok(FieldValue::Bool(true)),
                 "false" | "0" => Ok(FieldValue::Bool(false)),
                 _ => Err(format!("expected true/false or 0/1, got {s:?} (add a map)")),
@@ -334,9 +327,9 @@ fn coerce(
             other => Err(format!("expected a bool, got {}", kind(other))),
         },
         FieldType::String => match v {
-            Value::String(s) => Ok(FieldValue::Str(s.clone())),
-            Value::Number(n) => Ok(FieldValue::Str(n.to_string())),
-            Value::Bool(b) => Ok(FieldValue::Str(b.to_string())),
+            Json::Str(s) => Ok(FieldValue::Str(s.to_string())),
+            Json::Num(n) => Ok(FieldValue::Str(n.to_string())),
+            Json::Bool(b) => Ok(FieldValue::Str(b.to_string())),
             other => Err(format!("expected text, got {}", kind(other))),
         },
     }

@@ -322,3 +322,27 @@ fn converted_values_carry_no_binary_division_noise() {
     let rs = decode(&p, &no_tags(), &caps("w"), br#"{"l": 123470.2}"#, 1).unwrap();
     assert_eq!(rs[0].field("total_m3"), Some(&FieldValue::Float(123.4702)));
 }
+
+#[test]
+fn escapes_duplicate_keys_and_object_wildcards_decode_as_value_did() {
+    // Records over an object iterate in key order; of duplicate keys the
+    // last wins; escaped text is unescaped (the borrowed tree, issue 15).
+    let p = profile(
+        "noise",
+        json!({
+            "records": "$.by[*]",
+            "tags": {"device": "d"},
+            "fields": {"laeq": {"path": "v"}}
+        }),
+    );
+    let payload = br#"{"by": {"z": {"d": "n\u002d2", "v": 1}, "a": {"d": "n-1", "v": 2, "v": 3}}}"#;
+    let rs = decode(&p, &no_tags(), &[], payload, 1).unwrap();
+    let lines: Vec<String> = rs
+        .iter()
+        .map(|r| crate::lineproto::to_line(r).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        ["noise,device=n-1 laeq=3 1", "noise,device=n-2 laeq=1 1"]
+    );
+}

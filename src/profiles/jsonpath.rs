@@ -10,8 +10,9 @@
 //! never panics on any input.
 
 use serde::Deserialize;
-use serde_json::Value;
 use std::fmt;
+
+use super::json::Json;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
@@ -111,14 +112,14 @@ impl JsonPath {
     }
 
     /// Every value the path selects, starting from `root` or `record`.
-    pub fn select<'a>(&self, root: &'a Value, record: &'a Value) -> Vec<&'a Value> {
+    pub fn select<'a, 'j>(&self, root: &'a Json<'j>, record: &'a Json<'j>) -> Vec<&'a Json<'j>> {
         let mut cur = vec![if self.root { root } else { record }];
         for seg in &self.segments {
             let mut next = Vec::with_capacity(cur.len());
             for v in cur {
                 match (seg, v) {
-                    (Segment::Key(k), Value::Object(m)) => next.extend(m.get(k)),
-                    (Segment::Index(i), Value::Array(a)) => {
+                    (Segment::Key(k), Json::Obj(_)) => next.extend(v.get(k)),
+                    (Segment::Index(i), Json::Arr(a)) => {
                         let idx = if *i < 0 {
                             (a.len() as i64).checked_add(*i)
                         } else {
@@ -129,8 +130,8 @@ impl JsonPath {
                                 .and_then(|j| a.get(j)),
                         );
                     }
-                    (Segment::Wildcard, Value::Array(a)) => next.extend(a.iter()),
-                    (Segment::Wildcard, Value::Object(m)) => next.extend(m.values()),
+                    (Segment::Wildcard, Json::Arr(a)) => next.extend(a.iter()),
+                    (Segment::Wildcard, Json::Obj(m)) => next.extend(m.iter().map(|(_, v)| v)),
                     _ => {}
                 }
             }
@@ -141,7 +142,11 @@ impl JsonPath {
 
     /// The single value the path selects, if exactly one; `Err(n)` when the
     /// path selects several.
-    pub fn one<'a>(&self, root: &'a Value, record: &'a Value) -> Result<Option<&'a Value>, usize> {
+    pub fn one<'a, 'j>(
+        &self,
+        root: &'a Json<'j>,
+        record: &'a Json<'j>,
+    ) -> Result<Option<&'a Json<'j>>, usize> {
         let mut all = self.select(root, record);
         match all.len() {
             0 => Ok(None),
@@ -161,14 +166,15 @@ impl<'de> Deserialize<'de> for JsonPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn sel(path: &str, v: &Value) -> Vec<Value> {
+        let j = Json::from_value(v);
         JsonPath::parse(path)
             .unwrap()
-            .select(v, v)
+            .select(&j, &j)
             .into_iter()
-            .cloned()
+            .map(|x| serde_json::from_str(&x.to_string()).unwrap())
             .collect()
     }
 
@@ -196,12 +202,12 @@ mod tests {
 
     #[test]
     fn root_anchored_paths_ignore_the_record() {
-        let root = json!({"id": "dev-1", "rs": [{"v": 1}]});
-        let rec = json!({"v": 1});
+        let (root, rec) = (json!({"id": "dev-1", "rs": [{"v": 1}]}), json!({"v": 1}));
+        let (root, rec) = (Json::from_value(&root), Json::from_value(&rec));
         let p = JsonPath::parse("$.id").unwrap();
-        assert_eq!(p.select(&root, &rec), vec![&json!("dev-1")]);
+        assert_eq!(p.select(&root, &rec), vec![&Json::Str("dev-1".into())]);
         let p = JsonPath::parse("v").unwrap();
-        assert_eq!(p.select(&root, &rec), vec![&json!(1)]);
+        assert_eq!(p.select(&root, &rec), vec![&Json::Num(1.into())]);
     }
 
     #[test]

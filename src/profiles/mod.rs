@@ -14,6 +14,7 @@
 pub mod config;
 pub mod decode;
 pub mod guard;
+pub mod json;
 pub mod jsonpath;
 pub mod meter;
 pub mod modbus;

@@ -7,8 +7,8 @@
 //! errors, never wrapped.
 
 use serde::Deserialize;
-use serde_json::Value;
 
+use super::json::Json;
 use super::jsonpath::JsonPath;
 
 /// How a payload timestamp is written.
@@ -43,11 +43,11 @@ pub struct TimeSpec {
 }
 
 /// Converts one JSON value to nanoseconds since the epoch.
-pub fn to_ns(v: &Value, format: TimeFormat) -> Result<i64, String> {
+pub fn to_ns(v: &Json<'_>, format: TimeFormat) -> Result<i64, String> {
     match (format, v) {
-        (TimeFormat::Rfc3339, Value::String(s)) => rfc3339_ns(s),
+        (TimeFormat::Rfc3339, Json::Str(s)) => rfc3339_ns(s),
         (TimeFormat::Rfc3339, other) => Err(format!("expected RFC 3339 text, got {other}")),
-        (f, Value::Number(n)) => {
+        (f, Json::Num(n)) => {
             if let Some(i) = n.as_i64() {
                 scale_int(i, f)
             } else if let Some(x) = n.as_f64() {
@@ -56,7 +56,7 @@ pub fn to_ns(v: &Value, format: TimeFormat) -> Result<i64, String> {
                 Err(format!("{n} is out of range"))
             }
         }
-        (f, Value::String(s)) => {
+        (f, Json::Str(s)) => {
             let t = s.trim();
             if let Ok(i) = t.parse::<i64>() {
                 scale_int(i, f)
@@ -105,6 +105,11 @@ pub fn rfc3339_ns(s: &str) -> Result<i64, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// `to_ns` of the value `json!` builds (viewed as a [`Json`]).
+    fn to_ns(v: &serde_json::Value, f: TimeFormat) -> Result<i64, String> {
+        super::to_ns(&Json::from_value(v), f)
+    }
 
     const T: i64 = 1_764_388_800_000_000_000; // 2025-11-29T04:00:00Z
 
