@@ -118,21 +118,9 @@ impl JsonPath {
             let mut next = Vec::with_capacity(cur.len());
             for v in cur {
                 match (seg, v) {
-                    (Segment::Key(k), Json::Obj(_)) => next.extend(v.get(k)),
-                    (Segment::Index(i), Json::Arr(a)) => {
-                        let idx = if *i < 0 {
-                            (a.len() as i64).checked_add(*i)
-                        } else {
-                            Some(*i)
-                        };
-                        next.extend(
-                            idx.and_then(|j| usize::try_from(j).ok())
-                                .and_then(|j| a.get(j)),
-                        );
-                    }
                     (Segment::Wildcard, Json::Arr(a)) => next.extend(a.iter()),
                     (Segment::Wildcard, Json::Obj(m)) => next.extend(m.iter().map(|(_, v)| v)),
-                    _ => {}
+                    _ => next.extend(step(seg, v)),
                 }
             }
             cur = next;
@@ -141,18 +129,46 @@ impl JsonPath {
     }
 
     /// The single value the path selects, if exactly one; `Err(n)` when the
-    /// path selects several.
+    /// path selects several. Without a wildcard it walks the tree without
+    /// allocating (the per-message path: one call per field and tag).
     pub fn one<'a, 'j>(
         &self,
         root: &'a Json<'j>,
         record: &'a Json<'j>,
     ) -> Result<Option<&'a Json<'j>>, usize> {
+        if !self.has_wildcard() {
+            let mut v = if self.root { root } else { record };
+            for seg in &self.segments {
+                match step(seg, v) {
+                    Some(next) => v = next,
+                    None => return Ok(None),
+                }
+            }
+            return Ok(Some(v));
+        }
         let mut all = self.select(root, record);
         match all.len() {
             0 => Ok(None),
             1 => Ok(all.pop()),
             n => Err(n),
         }
+    }
+}
+
+/// The value one key or index segment leads to (`None` for a wildcard).
+fn step<'a, 'j>(seg: &Segment, v: &'a Json<'j>) -> Option<&'a Json<'j>> {
+    match (seg, v) {
+        (Segment::Key(k), Json::Obj(_)) => v.get(k),
+        (Segment::Index(i), Json::Arr(a)) => {
+            let idx = if *i < 0 {
+                (a.len() as i64).checked_add(*i)
+            } else {
+                Some(*i)
+            };
+            idx.and_then(|j| usize::try_from(j).ok())
+                .and_then(|j| a.get(j))
+        }
+        _ => None,
     }
 }
 
@@ -208,6 +224,38 @@ mod tests {
         assert_eq!(p.select(&root, &rec), vec![&Json::Str("dev-1".into())]);
         let p = JsonPath::parse("v").unwrap();
         assert_eq!(p.select(&root, &rec), vec![&Json::Num(1.into())]);
+    }
+
+    #[test]
+    fn one_agrees_with_select_with_and_without_wildcards() {
+        let v = json!({"a": {"b": [1, {"c": "x"}], "d": null}, "e": [[1], [2]], "f": 3});
+        let j = Json::from_value(&v);
+        let paths = [
+            "a.b[1].c",
+            "a.b[0]",
+            "a.b[-1].c",
+            "a.b[2]",
+            "a.d",
+            "a.z",
+            "f.g",
+            "f[0]",
+            "e[0][0]",
+            "e[*][0]",
+            "e[*]",
+            "a.b[*].c",
+            "$.f",
+            "a[\"b\"][0]",
+        ];
+        for p in paths {
+            let path = JsonPath::parse(p).unwrap();
+            let all = path.select(&j, &j);
+            let want = match all.len() {
+                0 => Ok(None),
+                1 => Ok(Some(all[0])),
+                n => Err(n),
+            };
+            assert_eq!(path.one(&j, &j), want, "{p}");
+        }
     }
 
     #[test]
