@@ -185,6 +185,8 @@ pub struct Pipeline {
     /// Cancelled when the daemon stops: ends waits that cannot finish.
     shutdown: tokio_util::sync::CancellationToken,
     staged: Staged,
+    /// The group's readings, kept for the observer (reused between groups).
+    seen: Vec<Reading>,
     /// Set when a group failed permanently; the pipeline then ends.
     fatal: Option<String>,
     abandoned: usize,
@@ -211,6 +213,7 @@ impl Pipeline {
             opts,
             shutdown: tokio_util::sync::CancellationToken::new(),
             staged: Staged::default(),
+            seen: Vec::new(),
             fatal: None,
             abandoned: 0,
             c: Counters {
@@ -359,6 +362,10 @@ impl Pipeline {
         self.staged.clear(self.outboxes.len());
         let mut acks = Vec::with_capacity(group.len());
         let n = group.len();
+        // The observer sees the group's readings a run of one origin at a
+        // time (one lock and clock read per run, not per message).
+        let mut seen = std::mem::take(&mut self.seen);
+        let mut run = None;
         for batch in group.drain(..) {
             let origin = batch.origin;
             self.staged.dead.extend(batch.dead);
@@ -371,12 +378,25 @@ impl Pipeline {
                 self.stage(r, origin);
             }
             if let Some(o) = &self.observer {
-                o(origin, &readings);
+                match run {
+                    Some(prev) if prev != origin => {
+                        o(prev, &seen);
+                        seen.clear();
+                    }
+                    _ => {}
+                }
+                run = Some(origin);
+                seen.append(&mut readings);
             }
             if let Some(a) = batch.ack {
                 acks.push(a);
             }
         }
+        if let (Some(o), Some(origin)) = (&self.observer, run) {
+            o(origin, &seen);
+        }
+        seen.clear();
+        self.seen = seen;
         if self.make_durable() {
             for a in acks {
                 a.fire();
