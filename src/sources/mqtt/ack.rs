@@ -38,69 +38,130 @@ use crate::metrics::{self, Counter};
 use crate::pipeline::Ack;
 
 /// One fired ack waiting to be sent (for room in rumqttc's request
-/// channel, or for the source loop to write it).
+/// channel, or for the source loop to write it). It counts as outstanding
+/// until it is sent or dropped as stale.
 pub(super) struct Pending {
     generation: u64,
     pkid: u16,
     qos: QoS,
-    /// Counts the ack as outstanding until it is sent or dropped.
-    _outstanding: Outstanding,
 }
 
-/// Decrements the outstanding-ack count when dropped: when the ack is sent,
-/// found stale, or dropped by the pipeline without being fired.
-struct Outstanding(Arc<AtomicUsize>);
+/// What every ack of a session shares: one `Arc` per ack, not one per
+/// handle (the per-message path, issue 15).
+struct Inner {
+    /// Bumped on every connect and disconnect.
+    generation: AtomicU64,
+    /// Acks handed to the pipeline and not yet sent or dropped.
+    outstanding: AtomicUsize,
+    /// Fired acks the request channel had no room for (or, direct, that the
+    /// source loop has not written yet), in firing order.
+    overflow: Mutex<VecDeque<Pending>>,
+    stale: Counter,
+    deferred: Counter,
+    /// Notified when a direct ack is fired.
+    wake: Notify,
+}
 
-impl Drop for Outstanding {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+impl Inner {
+    fn release(&self, n: usize) {
+        self.outstanding.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Sends queued acks in order until the channel is full. Called with
+    /// the queue locked, so sends never interleave.
+    fn drain(&self, client: &Client, q: &mut VecDeque<Pending>) {
+        while let Some(p) = q.front() {
+            if self.generation.load(Ordering::Acquire) != p.generation {
+                self.stale.inc();
+            } else {
+                // The channel is full (it is never closed while this
+                // generation is current: the source bumps the generation
+                // before its event loop goes away).
+                if client.try_ack(p.pkid, p.qos).is_err() {
+                    self.deferred.inc();
+                    return;
+                }
+            }
+            q.pop_front();
+            self.release(1);
+        }
     }
 }
 
 /// The shared state acks check and update (one per session).
 pub(super) struct Acks {
-    /// Bumped on every connect and disconnect.
-    generation: Arc<AtomicU64>,
-    /// Acks handed to the pipeline and not yet sent or dropped.
-    outstanding: Arc<AtomicUsize>,
-    /// Fired acks the request channel had no room for, in firing order.
-    overflow: Arc<Mutex<VecDeque<Pending>>>,
-    stale: Counter,
-    deferred: Counter,
+    inner: Arc<Inner>,
     /// Direct acks (MQTT 3.1.1): the source loop writes them in batches.
     direct: bool,
-    /// Notified when a direct ack is fired.
-    wake: Arc<Notify>,
+    /// Direct acks being written, swapped with `inner.overflow` (reused, so
+    /// a turn of the source loop allocates nothing once warm).
+    writing: VecDeque<Pending>,
+    ready: Vec<(u16, QoS)>,
+}
+
+/// The acks [`Acks::take_ready`] took: `acks` to write; they stay
+/// outstanding until this is dropped (written, or the write failed and the
+/// broker redelivers).
+pub(super) struct Ready<'a> {
+    pub(super) acks: &'a [(u16, QoS)],
+    held: &'a mut VecDeque<Pending>,
+    inner: &'a Inner,
+}
+
+impl Drop for Ready<'_> {
+    fn drop(&mut self) {
+        self.inner.release(self.held.len());
+        self.held.clear();
+    }
+}
+
+/// An ack handed to the pipeline and not fired: dropping it unfired (the
+/// pipeline gave the group up) releases it.
+struct Unfired {
+    inner: Arc<Inner>,
+    pending: Option<Pending>,
+}
+
+impl Drop for Unfired {
+    fn drop(&mut self) {
+        if self.pending.is_some() {
+            self.inner.release(1);
+        }
+    }
 }
 
 impl Acks {
     pub(super) fn new(direct: bool) -> Acks {
         Acks {
             direct,
-            wake: Arc::default(),
-            generation: Arc::default(),
-            outstanding: Arc::default(),
-            overflow: Arc::default(),
-            stale: metrics::counter(
-                "mqtt_acks_stale_total",
-                "Acks dropped because their connection is gone (the broker redelivers).",
-                &[],
-            ),
-            deferred: metrics::counter(
-                "mqtt_acks_deferred_total",
-                "Times an ack found the MQTT client's request channel full and waited (sent later, in order).",
-                &[],
-            ),
+            writing: VecDeque::new(),
+            ready: Vec::new(),
+            inner: Arc::new(Inner {
+                wake: Notify::new(),
+                generation: AtomicU64::new(0),
+                outstanding: AtomicUsize::new(0),
+                overflow: Mutex::default(),
+                stale: metrics::counter(
+                    "mqtt_acks_stale_total",
+                    "Acks dropped because their connection is gone (the broker redelivers).",
+                    &[],
+                ),
+                deferred: metrics::counter(
+                    "mqtt_acks_deferred_total",
+                    "Times an ack found the MQTT client's request channel full and waited (sent later, in order).",
+                    &[],
+                ),
+            }),
         }
     }
 
     pub(super) fn new_connection(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Acks not yet handed to rumqttc: not yet fired, or waiting for room.
     pub(super) fn outstanding(&self) -> usize {
-        self.outstanding.load(Ordering::Acquire)
+        self.inner.outstanding.load(Ordering::Acquire)
     }
 
     /// Moves overflowed acks into the request channel while it has room
@@ -109,41 +170,36 @@ impl Acks {
         if self.direct {
             return;
         }
-        let mut q = lock(&self.overflow);
+        let mut q = lock(&self.inner.overflow);
         if !q.is_empty() {
-            self.shared(client).drain(&mut q);
+            self.inner.drain(client, &mut q);
         }
     }
 
     /// What the source loop waits on for direct acks.
     pub(super) fn wake(&self) -> &Notify {
-        &self.wake
+        &self.inner.wake
     }
 
     /// Direct acks: every fired ack of the current connection, in firing
     /// order, as `(packet id, QoS)`; stale ones are counted and dropped.
-    /// The acks stay outstanding until the returned holder is dropped:
+    /// The acks stay outstanding until the returned [`Ready`] is dropped:
     /// drop it once they are written.
-    pub(super) fn take_ready(&self) -> (Vec<(u16, QoS)>, VecDeque<Pending>) {
-        let held = std::mem::take(&mut *lock(&self.overflow));
-        let generation = self.generation.load(Ordering::Acquire);
-        let mut ready = Vec::with_capacity(held.len());
-        for p in &held {
+    pub(super) fn take_ready(&mut self) -> Ready<'_> {
+        std::mem::swap(&mut *lock(&self.inner.overflow), &mut self.writing);
+        let generation = self.inner.generation.load(Ordering::Acquire);
+        self.ready.clear();
+        for p in &self.writing {
             if p.generation == generation {
-                ready.push((p.pkid, p.qos));
+                self.ready.push((p.pkid, p.qos));
             } else {
-                self.stale.inc();
+                self.inner.stale.inc();
             }
         }
-        (ready, held)
-    }
-
-    fn shared(&self, client: &Client) -> Shared {
-        Shared {
-            client: client.clone(),
-            generation: self.generation.clone(),
-            stale: self.stale.clone(),
-            deferred: self.deferred.clone(),
+        Ready {
+            acks: &self.ready,
+            held: &mut self.writing,
+            inner: &self.inner,
         }
     }
 
@@ -151,53 +207,29 @@ impl Acks {
         if p.qos == QoS::AtMostOnce {
             return None;
         }
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-        let pending = Pending {
-            generation: self.generation.load(Ordering::Acquire),
-            pkid: p.pkid,
-            qos: p.qos,
-            _outstanding: Outstanding(self.outstanding.clone()),
+        self.inner.outstanding.fetch_add(1, Ordering::AcqRel);
+        let mut unfired = Unfired {
+            pending: Some(Pending {
+                generation: self.inner.generation.load(Ordering::Acquire),
+                pkid: p.pkid,
+                qos: p.qos,
+            }),
+            inner: self.inner.clone(),
         };
-        let shared = self.shared(client);
-        let overflow = self.overflow.clone();
-        let wake = self.direct.then(|| self.wake.clone());
+        // Direct acks need no client: the source loop writes them.
+        let client = (!self.direct).then(|| client.clone());
         Some(Ack::new(move || {
-            let mut q = lock(&overflow);
+            let Some(pending) = unfired.pending.take() else {
+                return;
+            };
+            let inner = &unfired.inner;
+            let mut q = lock(&inner.overflow);
             q.push_back(pending);
-            match &wake {
-                Some(w) => w.notify_one(),
-                None => shared.drain(&mut q),
+            match &client {
+                None => inner.wake.notify_one(),
+                Some(c) => inner.drain(c, &mut q),
             }
         }))
-    }
-}
-
-/// What an ack needs once fired (cloned handles of [`Acks`]).
-struct Shared {
-    client: Client,
-    generation: Arc<AtomicU64>,
-    stale: Counter,
-    deferred: Counter,
-}
-
-impl Shared {
-    /// Sends queued acks in order until the channel is full. Called with
-    /// the queue locked, so sends never interleave.
-    fn drain(&self, q: &mut VecDeque<Pending>) {
-        while let Some(p) = q.front() {
-            if self.generation.load(Ordering::Acquire) != p.generation {
-                self.stale.inc();
-            } else {
-                // The channel is full (it is never closed while this
-                // generation is current: the source bumps the generation
-                // before its event loop goes away).
-                if self.client.try_ack(p.pkid, p.qos).is_err() {
-                    self.deferred.inc();
-                    return;
-                }
-            }
-            q.pop_front();
-        }
     }
 }
 
@@ -276,7 +308,7 @@ mod tests {
         let (client, _eventloop) =
             rumqttc::AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1);
         let client = Client::V4(client);
-        let acks = Acks::new(true);
+        let mut acks = Acks::new(true);
         let fired: Vec<Ack> = (1..=3)
             .filter_map(|i| acks.ack_for(&client, &publish(i)))
             .collect();
@@ -286,23 +318,27 @@ mod tests {
         }
         // Nothing went into rumqttc's channel (it has room for one only).
         assert!(client.try_ack(7, QoS::AtLeastOnce).is_ok());
-        let (ready, held) = acks.take_ready();
+        let ready = acks.take_ready();
         assert_eq!(
-            ready.iter().map(|a| a.0).collect::<Vec<_>>(),
+            ready.acks.iter().map(|a| a.0).collect::<Vec<_>>(),
             [1, 2, 3],
             "in firing order"
         );
-        assert_eq!(acks.outstanding(), 4, "held until written");
-        drop(held);
-        assert_eq!(acks.outstanding(), 1);
+        drop(ready);
+        assert_eq!(acks.outstanding(), 1, "released once written");
         acks.new_connection();
         stale.unwrap().fire();
-        let (ready, held) = acks.take_ready();
+        let ready = acks.take_ready();
         assert!(
-            ready.is_empty(),
+            ready.acks.is_empty(),
             "an ack of an earlier connection is dropped"
         );
-        drop(held);
+        drop(ready);
+        assert_eq!(acks.outstanding(), 0);
+        // The buffers are reused: a second round works the same.
+        let again = acks.ack_for(&client, &publish(4));
+        again.unwrap().fire();
+        assert_eq!(acks.take_ready().acks, [(4, QoS::AtLeastOnce)]);
         assert_eq!(acks.outstanding(), 0);
     }
 

@@ -313,11 +313,10 @@ impl Source {
         &mut self,
         eventloop: &mut EventLoop,
     ) -> Result<(), client::ConnectionError> {
-        let (ready, held) = self.acks.take_ready();
-        if !ready.is_empty() {
-            eventloop.write_acks(&ready).await?;
+        let ready = self.acks.take_ready();
+        if !ready.acks.is_empty() {
+            eventloop.write_acks(ready.acks).await?;
         }
-        drop(held);
         Ok(())
     }
 
