@@ -206,10 +206,13 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            // Before any thread: arenas are made as threads first allocate.
+            let tuning = greengate::app::allocator::tune();
             init_logs(
                 cli.log_json || cfg.log.format == LogFormat::Json,
                 &cfg.log.level,
             );
+            tracing::debug!(?tuning, "malloc arenas and thresholds (app::allocator).");
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

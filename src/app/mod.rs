@@ -9,6 +9,7 @@
 //! unsent stays in the outbox for the next start. The outbox is never
 //! written to after the pipeline ends, so no write is ever aborted halfway.
 
+pub mod allocator;
 pub mod assess_store;
 pub mod config;
 pub mod indicators;
