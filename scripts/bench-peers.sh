@@ -12,7 +12,9 @@
 # is lost.
 #
 # Reports per consumer: stored of sent, stored per second, CPU µs per
-# message, peak RSS, and losses after kill -9.
+# message, peak RSS, and losses after kill -9. Stored per second runs from
+# the publishers' start to the store's last progress, seen by one poller
+# polling InfluxDB's write counter every 50 ms (scripts/wait-stored.py).
 #
 # Usage: scripts/bench-peers.sh [N] [P] [D]     (defaults 300000 messages, 2 publishers, 1000 devices)
 #   CONSUMERS="node-red greengate"   which consumers to run
@@ -22,6 +24,7 @@
 #                                    open noise windows): the burst-memory run,
 #                                    e.g. INDICATORS=on CONSUMERS=greengate scripts/bench-peers.sh 600000 2 1000
 #   CARGO=cargo-serial CARGO_TARGET_DIR=/work/target-shared   how and where to build
+#   OUTBOX_TOML='commit_spacing = "5ms"'   more keys for greengate's [outbox]
 #   BIN=path/to/greengate            use this binary (e.g. the profiling build) instead of building
 #   METRICS_OUT=prefix               save greengate's /metrics and memory maps at the end of each pass to prefix.PASS[.mem]
 #   PERF="record -g -o gg.data"      run perf with these arguments on greengate's steady pass
@@ -58,7 +61,8 @@ PUB=$TARGET/release/examples/publish
 if [ -n "${BIN:-}" ]; then
     [ -x "$BIN" ] && [ -x "$PUB" ] || { echo "bench-peers: BIN=$BIN or $PUB is not built" >&2; exit 1; }
 else
-    (cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} ${CARGO:-cargo} build --release --bin greengate --example publish -q)
+    # The edge build (deploy/Dockerfile): no demo broker or simulator in the binary.
+    (cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} ${CARGO:-cargo} build --release --no-default-features --bin greengate --example publish -q)
     BIN=$TARGET/release/greengate
 fi
 
@@ -181,6 +185,7 @@ listen = "127.0.0.1:$GGHTTP"
 [outbox]
 dir = "$WORK/gg/outbox"
 fsync = "always"
+${OUTBOX_TOML:-}
 [dead_letter]
 path = "$WORK/gg/dead-letter.jsonl"
 [profiles]
@@ -214,18 +219,10 @@ publish() { # publish -> publishers' wall seconds
     echo "$(now) - $t0" | bc
 }
 
-wait_stored() { # wait_stored DB -> time of the last progress; stops at N or 20 s without progress
-    local last=-1 at c
-    at=$(now)
-    while :; do
-        c=$(stored "$1")
-        if [ "$c" != "$last" ]; then last=$c; at=$(now); fi
-        [ "$c" -ge "$N" ] && break
-        [ "$(echo "$(now) - $at > 20" | bc)" = 1 ] && break
-        sleep 0.5
-    done
-    echo "$at"
+wait_stored() { # wait_stored DB BASE -> time of the last progress; stops at N or 20 s without progress
+    python3 "$ROOT/scripts/wait-stored.py" "$IFX" "$1" noise seq "$N" "$2" 20
 }
+points_ok() { python3 "$ROOT/scripts/wait-stored.py" "$IFX" --points-ok; }
 
 echo
 echo "Workload: $N QoS 1 JSON messages (~$((100000 / LINES_100K)) bytes) over $D devices from $P publishers; Node-RED $NR_VERSION, $(mosquitto -h 2>/dev/null | head -1 | awk '{print $2, $3}'), $(influxd version 2>/dev/null | head -1); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -240,6 +237,7 @@ for c in $CONSUMERS; do
         setup_consumer "$c" "$db"
         start_consumer "$c" "$db"
         sleep 1
+        base=$(points_ok)
         cpu0=$(cpu_ticks "$CPID")
         t0=$(now)
         if [ "$pass" = kill9 ]; then
@@ -263,7 +261,7 @@ for c in $CONSUMERS; do
             pubs=$(publish)
             hwm1=0
         fi
-        t1=$(wait_stored "$db")
+        t1=$(wait_stored "$db" "$base")
         if [ -n "${perfpid:-}" ]; then kill -INT "$perfpid"; wait "$perfpid" || true; perfpid=; cat "$WORK/perf.err" >&2; fi
         cpu=$(( $(cpu_ticks "$CPID") - cpu0 ))
         hwm=$(hwm_mb "$CPID")
