@@ -174,7 +174,7 @@ fn record(
                 other => {
                     return Err(DecodeError::WrongType {
                         what: what(),
-                        problem: format!("expected text or a number, got {}", kind(other)),
+                        problem: format!("expected text or a number, got {}", other.kind()),
                     })
                 }
             };
@@ -201,10 +201,6 @@ fn one<'a, 'j>(
         path: p.to_string(),
         n,
     })
-}
-
-fn kind(v: &Json) -> &'static str {
-    v.kind()
 }
 
 /// The raw value as map key text: strings as-is, integral numbers without `.0`.
@@ -264,7 +260,7 @@ fn number(v: &Json) -> Result<f64, String> {
             .parse::<f64>()
             .map_err(|_| format!("expected a number, got {s:?}")),
         Json::Bool(b) => Ok(if *b { 1.0 } else { 0.0 }),
-        other => Err(format!("expected a number, got {}", kind(other))),
+        other => Err(format!("expected a number, got {}", other.kind())),
     }
 }
 
@@ -324,13 +320,13 @@ fn coerce(
                 "false" | "0" => Ok(FieldValue::Bool(false)),
                 _ => Err(format!("expected true/false or 0/1, got {s:?} (add a map)")),
             },
-            other => Err(format!("expected a bool, got {}", kind(other))),
+            other => Err(format!("expected a bool, got {}", other.kind())),
         },
         FieldType::String => match v {
             Json::Str(s) => Ok(FieldValue::Str(s.to_string())),
             Json::Num(n) => Ok(FieldValue::Str(n.to_string())),
             Json::Bool(b) => Ok(FieldValue::Str(b.to_string())),
-            other => Err(format!("expected text, got {}", kind(other))),
+            other => Err(format!("expected text, got {}", other.kind())),
         },
     }
 }

@@ -22,6 +22,15 @@ fn caps(device: &str) -> Vec<(&str, &str)> {
     vec![("device", device)]
 }
 
+/// The line-protocol lines of what `p` decodes from `payload` (no tags).
+fn lines(p: &Profile, payload: &[u8], received_ns: i64) -> Vec<String> {
+    decode(p, &no_tags(), &[], payload, received_ns)
+        .unwrap()
+        .iter()
+        .map(|r| crate::lineproto::to_line(r).unwrap())
+        .collect()
+}
+
 fn no_tags() -> BTreeMap<String, String> {
     BTreeMap::new()
 }
@@ -95,11 +104,7 @@ fn array_messages_give_one_reading_per_element_with_its_own_time() {
         }),
     );
     let payload = br#"{"meter": "wm-9", "readings": [{"ts": 1764388800000, "total": 1500}, {"ts": 1764388860000, "total": 1502.5}]}"#;
-    let rs = decode(&p, &no_tags(), &[], payload, 1).unwrap();
-    let lines: Vec<String> = rs
-        .iter()
-        .map(|r| crate::lineproto::to_line(r).unwrap())
-        .collect();
+    let lines = lines(&p, payload, 1);
     assert_eq!(
         lines,
         [
@@ -336,11 +341,7 @@ fn escapes_duplicate_keys_and_object_wildcards_decode_as_value_did() {
         }),
     );
     let payload = br#"{"by": {"z": {"d": "n\u002d2", "v": 1}, "a": {"d": "n-1", "v": 2, "v": 3}}}"#;
-    let rs = decode(&p, &no_tags(), &[], payload, 1).unwrap();
-    let lines: Vec<String> = rs
-        .iter()
-        .map(|r| crate::lineproto::to_line(r).unwrap())
-        .collect();
+    let lines = lines(&p, payload, 1);
     assert_eq!(
         lines,
         ["noise,device=n-1 laeq=3 1", "noise,device=n-2 laeq=1 1"]

@@ -324,6 +324,11 @@ mod tests {
             [1, 2, 3],
             "in firing order"
         );
+        assert_eq!(
+            ready.inner.outstanding.load(Ordering::Acquire),
+            4,
+            "held until written"
+        );
         drop(ready);
         assert_eq!(acks.outstanding(), 1, "released once written");
         acks.new_connection();
