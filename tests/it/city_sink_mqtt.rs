@@ -316,3 +316,59 @@ async fn tls_with_a_client_certificate_reaches_a_broker_that_requires_one() {
     assert_eq!(connects_metric("gg-city-tls"), 1);
     sink.stop().await;
 }
+
+fn reason_count(packet: &str, code: &str) -> u64 {
+    greengate::metrics::counter(
+        "mqtt_reason_codes_total",
+        "",
+        &[("packet", packet), ("code", code)],
+    )
+    .get()
+}
+
+/// Issue 15 point 3: with `protocol = 5` a PUBACK that refuses (here
+/// Mosquitto's ACL: `not_authorized`) fails the batch, which stays in the
+/// outbox and is published again; once the broker accepts (ACL reloaded
+/// by SIGHUP) every line arrives. With 3.1.1 the same broker would
+/// acknowledge the refused messages and drop them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mqtt_5_a_refused_batch_is_kept_and_published_once_the_broker_accepts() {
+    let acl_dir = tempfile::tempdir().unwrap();
+    // Mosquitto drops to its own user before reading the ACL file.
+    std::fs::set_permissions(acl_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let acl = acl_dir.path().join("acl");
+    // Entries before any `user` line apply to anonymous clients.
+    std::fs::write(&acl, "topic read city/#\n").unwrap();
+    std::fs::set_permissions(&acl, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let broker = Mosquitto::start_with(&format!("acl_file {}\n", acl.display()));
+    let sub = Subscriber::start(broker.port(), "sub-v5", false, None).await;
+    let refused_before = reason_count("puback", "not_authorized");
+    let mut sink = Sink::start(
+        json!({"host": "127.0.0.1", "port": broker.port(), "client_id": "gg-city-v5",
+               "protocol": 5, "retry": "50ms", "retry_max": "200ms"}),
+        Path::new("."),
+    );
+    sink.write(0..10);
+    let start = Instant::now();
+    // Two whole rounds refused: the batch was published again.
+    while reason_count("puback", "not_authorized") < refused_before + 20 {
+        assert!(start.elapsed() < WAIT, "no refusing PUBACKs counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sub.count(), 0, "the broker delivered nothing it refused");
+    assert!(connects_metric("gg-city-v5") >= 1);
+
+    let accepted_before = reason_count("puback", "success");
+    std::fs::write(&acl, "topic readwrite city/#\n").unwrap();
+    let pid = broker.proc.child.id().to_string();
+    let st = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    assert!(st.success(), "SIGHUP to mosquitto");
+    sub.wait_for(10).await;
+    // The broker may deliver before it acknowledges.
+    let start = Instant::now();
+    while reason_count("puback", "success") < accepted_before + 10 {
+        assert!(start.elapsed() < WAIT, "no accepting PUBACKs counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sink.stop().await;
+}

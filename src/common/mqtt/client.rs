@@ -56,6 +56,24 @@ pub struct Message {
     pub payload: bytes::Bytes,
     pub pkid: u16,
     pub qos: QoS,
+    /// MQTT 5 User Properties of the PUBLISH, in order (always empty with
+    /// 3.1.1, and empty without allocating when a v5 message has none).
+    pub user_properties: Vec<(String, String)>,
+}
+
+impl Message {
+    /// The value of the first user property called `name`.
+    pub fn user_property(&self, name: &str) -> Option<&str> {
+        property(&self.user_properties, name)
+    }
+}
+
+/// The value of the first property called `name` in `props`.
+pub fn property<'a>(props: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    props
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// A CONNACK with success: what the broker granted.
@@ -82,6 +100,15 @@ pub enum Event {
     ConnAck(ConnAck),
     Publish(Message),
     SubAck(Vec<SubCode>),
+    /// The PUBACK of a QoS 1 PUBLISH we sent. `refused` is the MQTT 5 reason
+    /// code when the broker did not accept the message (0x80 and above,
+    /// e.g. `not_authorized`, `quota_exceeded`); `code` is its reason code
+    /// name (`success` with 3.1.1, which has none).
+    PubAck {
+        pkid: u16,
+        code: String,
+        refused: bool,
+    },
     /// Our DISCONNECT went out (everything queued before it did too).
     DisconnectSent,
     Other,
@@ -167,6 +194,29 @@ impl Client {
                 let mut p = p5::Publish::new("", qos5(qos), Vec::new(), None);
                 p.pkid = pkid;
                 c.try_ack(&p).map_err(err)
+            }
+        }
+    }
+
+    /// Publishes one message (waits for room in the request channel). With
+    /// MQTT 5 the payload is declared UTF-8 text (Payload Format Indicator
+    /// 1): every caller publishes line protocol.
+    pub async fn publish_text(
+        &self,
+        topic: &str,
+        qos: QoS,
+        payload: bytes::Bytes,
+    ) -> Result<(), RequestError> {
+        match self {
+            Client::V4(c) => c.publish(topic, qos, false, payload).await.map_err(err),
+            Client::V5(c) => {
+                let props = p5::PublishProperties {
+                    payload_format_indicator: Some(1),
+                    ..Default::default()
+                };
+                c.publish_with_properties(topic, qos5(qos), false, payload, props)
+                    .await
+                    .map_err(err)
             }
         }
     }
@@ -257,7 +307,13 @@ pub(super) fn event4(e: rumqttc::Event) -> Event {
             payload: p.payload,
             pkid: p.pkid,
             qos: p.qos,
+            user_properties: Vec::new(),
         }),
+        rumqttc::Event::Incoming(Packet::PubAck(a)) => Event::PubAck {
+            pkid: a.pkid,
+            code: "success".into(),
+            refused: false,
+        },
         rumqttc::Event::Incoming(Packet::SubAck(s)) => Event::SubAck(
             s.return_codes
                 .iter()
@@ -291,7 +347,17 @@ fn event5(e: v5::Event) -> Event {
             payload: p.payload,
             pkid: p.pkid,
             qos: qos4(p.qos),
+            user_properties: p.properties.map(|p| p.user_properties).unwrap_or_default(),
         }),
+        v5::Event::Incoming(p5::Packet::PubAck(a)) => Event::PubAck {
+            pkid: a.pkid,
+            code: snake(&a.reason),
+            // Success and No Matching Subscribers (0x10) are acceptances.
+            refused: !matches!(
+                a.reason,
+                p5::PubAckReason::Success | p5::PubAckReason::NoMatchingSubscribers
+            ),
+        },
         v5::Event::Incoming(p5::Packet::SubAck(s)) => Event::SubAck(
             s.return_codes
                 .iter()

@@ -55,3 +55,40 @@ fn qos_maps_both_ways() {
         assert_eq!(qos4(qos5(q)), q);
     }
 }
+
+#[test]
+fn pubacks_refuse_only_with_error_codes_and_publishes_keep_user_properties() {
+    let ack = |reason| {
+        let mut a = p5::PubAck::new(7, None);
+        a.reason = reason;
+        match event5(v5::Event::Incoming(p5::Packet::PubAck(a))) {
+            Event::PubAck {
+                pkid,
+                code,
+                refused,
+            } => (pkid, code, refused),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(ack(p5::PubAckReason::Success), (7, "success".into(), false));
+    // Mosquitto answers so when nobody subscribes: accepted.
+    assert_eq!(
+        ack(p5::PubAckReason::NoMatchingSubscribers),
+        (7, "no_matching_subscribers".into(), false)
+    );
+    assert_eq!(
+        ack(p5::PubAckReason::QuotaExceeded),
+        (7, "quota_exceeded".into(), true)
+    );
+
+    let props = p5::PublishProperties {
+        user_properties: vec![("ts".into(), "1".into()), ("ts".into(), "2".into())],
+        ..Default::default()
+    };
+    let p = p5::Publish::new("t", QoS5::AtLeastOnce, "x", Some(props));
+    let Event::Publish(m) = event5(v5::Event::Incoming(p5::Packet::Publish(p))) else {
+        panic!("not a publish");
+    };
+    assert_eq!(m.user_property("ts"), Some("1"), "the first one wins");
+    assert_eq!(m.user_property("other"), None);
+}

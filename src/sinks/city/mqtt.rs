@@ -10,6 +10,9 @@
 //! published again whole on the next connection (duplicates are identical
 //! points, which every store de-duplicates).
 //!
+//! MQTT 3.1.1 by default; `protocol = 5` adds PUBACK reason codes (a
+//! refused batch is retried, see [`super::mqtt_conn`]).
+//!
 //! Events: `CityMqttConnected` (`city_mqtt_connects_total`),
 //! `CityMqttBatchRetried` (`city_mqtt_batches_retried_total`),
 //! `city_mqtt_lines_published_total`.
@@ -62,9 +65,12 @@ pub fn messages<'a>(
     template: &str,
     community: &str,
     lines: impl Iterator<Item = &'a [u8]>,
-) -> Vec<(String, Vec<u8>)> {
+) -> Vec<(String, bytes::Bytes)> {
     lines
-        .map(|l| (topic(template, community, &measurement(l)), l.to_vec()))
+        .map(|l| {
+            let t = topic(template, community, &measurement(l));
+            (t, bytes::Bytes::copy_from_slice(l))
+        })
         .collect()
 }
 
@@ -93,7 +99,7 @@ pub async fn run(
     );
     let mut backoff = Backoff::new(cfg.retry, cfg.retry_max);
     let mut conn: Option<Conn> = None;
-    info!(sink = super::SINK, host = %cfg.host, port = cfg.port, tls = cfg.tls, "City MQTT sink started.");
+    info!(sink = super::SINK, host = %cfg.host, port = cfg.port, tls = cfg.tls, protocol = %cfg.protocol, "City MQTT sink started.");
     'batches: loop {
         let next = tokio::select! {
             biased;

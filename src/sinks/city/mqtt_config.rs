@@ -8,12 +8,11 @@
 //! reconnect (rotated password and certificate files apply without a
 //! restart).
 
-use rumqttc::MqttOptions;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::mqtt::{Connection, OptionsError, Session, TlsConfig};
+use crate::common::mqtt::{client, Connection, OptionsError, Protocol, Session, TlsConfig};
 use crate::config::{join, rebase_paths, Check, Rebase, Secret, Validate};
 
 /// The client's outgoing in-flight window (the MQTT source's default).
@@ -28,6 +27,9 @@ const MAX_INCOMING: usize = 32 << 20;
 pub struct CityMqttConfig {
     pub host: String,
     pub port: u16,
+    /// MQTT 3.1.1 (default) or 5 (PUBACK reason codes: a refused batch is
+    /// published again instead of being dropped by the broker unseen).
+    pub protocol: Protocol,
     pub client_id: String,
     /// Topic template: `{community}` and `{measurement}` are substituted.
     pub topic: String,
@@ -53,6 +55,7 @@ impl Default for CityMqttConfig {
         CityMqttConfig {
             host: String::new(),
             port: 1883,
+            protocol: Protocol::default(),
             client_id: "greengate-city".into(),
             topic: "city/{community}/{measurement}".into(),
             retry: Duration::from_secs(2),
@@ -98,15 +101,18 @@ impl CityMqttConfig {
     /// The client options for one connection, reading the password and TLS
     /// files now. A clean session: nothing is subscribed, and a batch that
     /// was not fully acknowledged is published again by the sink itself.
-    pub fn client_options(&self) -> Result<MqttOptions, OptionsError> {
+    pub fn client_options(&self) -> Result<client::Options, OptionsError> {
         let tls = self.tls.then(|| self.tls_config());
-        self.connection(tls.as_ref()).options(&Session {
-            clean_session: true,
-            manual_acks: false,
-            inflight: INFLIGHT,
-            max_incoming: MAX_INCOMING,
-            ..Session::default()
-        })
+        self.connection(tls.as_ref()).client_options(
+            self.protocol,
+            &Session {
+                clean_session: true,
+                manual_acks: false,
+                inflight: INFLIGHT,
+                max_incoming: MAX_INCOMING,
+                ..Session::default()
+            },
+        )
     }
 }
 
@@ -127,6 +133,13 @@ impl Rebase for CityMqttConfig {
 impl Validate for CityMqttConfig {
     fn validate(&self, path: &str, cx: &mut Check) {
         self.connection(None).validate(path, cx);
+        if self.protocol == Protocol::V5 && self.keep_alive < crate::common::mqtt::MIN_KEEP_ALIVE_V5
+        {
+            cx.problem(
+                join(path, "keep_alive"),
+                "must be at least 5s with protocol = 5",
+            );
+        }
         if self.topic.contains('+') || self.topic.contains('#') || self.topic.is_empty() {
             cx.problem(
                 join(path, "topic"),

@@ -248,6 +248,7 @@ mod tests {
             payload: Default::default(),
             pkid,
             qos: QoS::AtLeastOnce,
+            user_properties: Vec::new(),
         }
     }
 
