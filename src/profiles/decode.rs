@@ -77,6 +77,19 @@ pub fn decode(
     payload: &[u8],
     received_ns: i64,
 ) -> Result<Vec<Reading>, DecodeError> {
+    decode_with_properties(profile, sub_tags, captures, payload, &[], received_ns)
+}
+
+/// [`decode`] of a message with MQTT 5 user properties (`time = { property
+/// = .. }` reads one; empty with 3.1.1).
+pub fn decode_with_properties(
+    profile: &Profile,
+    sub_tags: &BTreeMap<String, String>,
+    captures: &[(&str, &str)],
+    payload: &[u8],
+    properties: &[(String, String)],
+    received_ns: i64,
+) -> Result<Vec<Reading>, DecodeError> {
     let mqtt = profile
         .mqtt
         .as_ref()
@@ -114,7 +127,7 @@ pub fn decode(
             let measurement = mqtt.measurement.as_deref().unwrap_or(&profile.class);
             base.measurement = measurement.to_string();
             let records: Vec<&Json> = match &mqtt.records {
-                None => return finish(vec![record(mqtt, base, &root, &root)?]),
+                None => return finish(vec![record(mqtt, base, &root, &root, properties)?]),
                 Some(p) => {
                     let sel = p.select(&root, &root);
                     let mut out = Vec::new();
@@ -132,7 +145,7 @@ pub fn decode(
             };
             records
                 .into_iter()
-                .map(|rec| record(mqtt, base.clone(), &root, rec))
+                .map(|rec| record(mqtt, base.clone(), &root, rec, properties))
                 .collect::<Result<Vec<_>, _>>()?
         }
     };
@@ -156,12 +169,33 @@ fn record(
     mut r: Reading,
     root: &Json,
     rec: &Json,
+    properties: &[(String, String)],
 ) -> Result<Reading, DecodeError> {
     r.fields.reserve_exact(mqtt.fields.len());
     if let Some(t) = &mqtt.time {
-        let v = one(&t.path, root, rec, || "time".into())?
-            .ok_or_else(|| DecodeError::BadTime(format!("path \"{}\" not found", t.path)))?;
-        r.time_ns = timestamp::to_ns(v, t.format).map_err(DecodeError::BadTime)?;
+        r.time_ns = match (&t.path, &t.property) {
+            (Some(path), _) => {
+                let v = one(path, root, rec, || "time".into())?
+                    .ok_or_else(|| DecodeError::BadTime(format!("path \"{path}\" not found")))?;
+                timestamp::to_ns(v, t.format)
+            }
+            (None, Some(name)) => {
+                let v = properties
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+                    .ok_or_else(|| {
+                        DecodeError::BadTime(format!(
+                            "user property {name:?} not found (it is carried by MQTT 5 only)"
+                        ))
+                    })?;
+                timestamp::text_to_ns(v, t.format)
+                    .map_err(|e| format!("user property {name:?}: {e}"))
+            }
+            // Refused by the profile's checks.
+            (None, None) => Ok(r.time_ns),
+        }
+        .map_err(DecodeError::BadTime)?;
     }
     for (k, p) in &mqtt.tags {
         let what = || format!("tag {k}");

@@ -347,3 +347,83 @@ fn escapes_duplicate_keys_and_object_wildcards_decode_as_value_did() {
         ["noise,device=n-1 laeq=3 1", "noise,device=n-2 laeq=1 1"]
     );
 }
+
+/// Issue 15 point 3: `time = { property = .. }` takes the timestamp from an
+/// MQTT 5 user property, for every record of the message.
+#[test]
+fn the_time_can_come_from_a_user_property() {
+    let p = profile(
+        "noise",
+        json!({
+            "records": "r",
+            "time": {"property": "ts", "format": "ms"},
+            "fields": {"laeq": {"path": "v"}}
+        }),
+    );
+    let props = vec![
+        ("site".to_string(), "x".to_string()),
+        ("ts".to_string(), "1764388800123".to_string()),
+    ];
+    let rs = decode_with_properties(
+        &p,
+        &no_tags(),
+        &caps("n1"),
+        br#"{"r": [{"v": 50}, {"v": 51}]}"#,
+        &props,
+        9,
+    )
+    .unwrap();
+    assert_eq!(rs.len(), 2);
+    assert!(rs.iter().all(|r| r.time_ns == T + 123_000_000));
+
+    // Without the property (a 3.1.1 message has none): a bad timestamp,
+    // never the receive time.
+    let e = decode(&p, &no_tags(), &caps("n1"), br#"{"r": [{"v": 50}]}"#, 9).unwrap_err();
+    assert_eq!(e.reason(), "bad_timestamp");
+    assert!(
+        e.to_string().contains(r#"user property "ts" not found"#),
+        "{e}"
+    );
+    let bad = vec![("ts".to_string(), "later".to_string())];
+    let e = decode_with_properties(
+        &p,
+        &no_tags(),
+        &caps("n1"),
+        br#"{"r": [{"v": 1}]}"#,
+        &bad,
+        9,
+    )
+    .unwrap_err();
+    assert_eq!(e.reason(), "bad_timestamp");
+    assert!(
+        e.to_string().starts_with(r#"time: user property "ts": "#),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_time_needs_exactly_one_of_path_and_property() {
+    for (time, want) in [
+        (
+            json!({"path": "t", "property": "ts", "format": "ms"}),
+            "not both",
+        ),
+        (json!({"format": "ms"}), "needs path"),
+        (json!({"property": "", "format": "ms"}), "must not be empty"),
+    ] {
+        let mut cx = Check::new(".");
+        let m: MqttProfile = parse_value(
+            json!({"time": time, "fields": {"v": {"path": "v"}}}),
+            "p.mqtt",
+            &mut cx,
+        )
+        .expect("parses");
+        m.validate("p.mqtt", &mut cx);
+        let p: Vec<String> = cx.problems().iter().map(|p| p.to_string()).collect();
+        assert!(
+            p.iter()
+                .any(|s| s.starts_with("p.mqtt.time") && s.contains(want)),
+            "{p:?}"
+        );
+    }
+}

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::{join, parse_value, read_toml_file, Check, Tags, Validate};
-pub use decode::{decode, DecodeError};
+pub use decode::{decode, decode_with_properties, DecodeError};
 pub use mqtt::MqttProfile;
 
 /// One device model.

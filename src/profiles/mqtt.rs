@@ -7,6 +7,7 @@
 //! measurement = "noise"                # default: the profile's class
 //! records = "readings"                 # optional: one reading per array element
 //! time = { path = "ts", format = "ms" } # s | ms | us | ns | rfc3339; default: receive time
+//! # time = { property = "ts", format = "ms" } # or from an MQTT 5 user property
 //! tags = { device = "$.id" }           # tags from payload paths
 //!
 //! [mqtt.fields.laeq]                   # canonical field name
@@ -117,6 +118,22 @@ impl Validate for MqttProfile {
             }
             if let Some(p) = super::guard::reserved_problem(m) {
                 cx.problem(join(path, "measurement"), p);
+            }
+        }
+        if let Some(t) = &self.time {
+            match (&t.path, &t.property) {
+                (Some(_), Some(_)) => cx.problem(
+                    join(path, "time"),
+                    "give either path (in the payload) or property (an MQTT 5 user property), not both",
+                ),
+                (None, None) => cx.problem(
+                    join(path, "time"),
+                    "needs path (in the payload) or property (an MQTT 5 user property)",
+                ),
+                (None, Some(p)) if p.is_empty() => {
+                    cx.problem(join(&join(path, "time"), "property"), "must not be empty")
+                }
+                _ => {}
             }
         }
         for k in self.tags.keys() {

@@ -35,11 +35,24 @@ impl TimeFormat {
     }
 }
 
-/// The `time` table of an MQTT profile: `time = { path = "ts", format = "ms" }`.
+/// The `time` table of an MQTT profile: where the timestamp is, in the
+/// payload (`time = { path = "ts", format = "ms" }`) or in an MQTT 5 user
+/// property of the PUBLISH (`time = { property = "ts", format = "ms" }`).
+/// Exactly one of `path` and `property` (checked by the profile).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct TimeSpec {
-    pub path: JsonPath,
+    #[serde(default)]
+    pub path: Option<JsonPath>,
+    /// The name of a user property (the first of that name wins).
+    #[serde(default)]
+    pub property: Option<String>,
     pub format: TimeFormat,
+}
+
+/// Converts a user property's text (epoch number or RFC 3339) to
+/// nanoseconds since the epoch.
+pub fn text_to_ns(s: &str, format: TimeFormat) -> Result<i64, String> {
+    to_ns(&Json::Str(std::borrow::Cow::Borrowed(s)), format)
 }
 
 /// Converts one JSON value to nanoseconds since the epoch.
@@ -148,6 +161,16 @@ mod tests {
                 let _ = to_ns(&json!(x), f);
             }
         }
+    }
+
+    #[test]
+    fn user_property_text_converts_like_payload_text() {
+        assert_eq!(text_to_ns("1764388800000", TimeFormat::Ms), Ok(T));
+        assert_eq!(
+            text_to_ns("2025-11-29T04:00:00Z", TimeFormat::Rfc3339),
+            Ok(T)
+        );
+        assert!(text_to_ns("soon", TimeFormat::Ms).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use greengate::config::Check;
 use greengate::profiles::config::ProfilesConfig;
 use greengate::profiles::topic::TopicFilter;
-use greengate::profiles::{decode, ProfileSet};
+use greengate::profiles::{decode, decode_with_properties, ProfileSet};
 
 const RECEIVED_NS: i64 = 1_764_388_800_000_000_000;
 
@@ -61,11 +61,19 @@ fn every_shipped_profile_decodes_its_fixtures_exactly() {
         let payload = read(dir, "payload.json")
             .or_else(|| read(dir, "payload.txt"))
             .unwrap();
-        let got = decode(
+        // MQTT 5 user properties of the message, one `name=value` per line.
+        let props: Vec<(String, String)> = read(dir, "user_properties.txt")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let got = decode_with_properties(
             profile,
             &BTreeMap::new(),
             &captures,
             payload.as_bytes(),
+            &props,
             RECEIVED_NS,
         );
         let got = match got {

@@ -418,6 +418,20 @@ impl MqttConfig {
                             ),
                         );
                     }
+                    let from_property = p
+                        .mqtt
+                        .as_ref()
+                        .and_then(|m| m.time.as_ref())
+                        .and_then(|t| t.property.as_ref());
+                    if let (Some(name), Protocol::V4) = (from_property, self.protocol) {
+                        cx.problem(
+                            at.clone(),
+                            format!(
+                                "profile {:?} reads its time from the user property {name:?}, which only MQTT 5 carries: set protocol = 5",
+                                s.profile
+                            ),
+                        );
+                    }
                     if let (Some(filter), Some(qos)) = (filter, qos) {
                         plans.push(SubscriptionPlan {
                             filter,

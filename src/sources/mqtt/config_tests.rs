@@ -267,3 +267,44 @@ fn protocol_4_and_3_1_1_name_the_default() {
         assert!(probs.is_empty(), "{probs:?}");
     }
 }
+
+#[test]
+fn a_time_from_a_user_property_needs_protocol_5() {
+    let mut set = ProfileSet::default();
+    let mqtt: crate::profiles::MqttProfile = serde_json::from_value(serde_json::json!({
+        "time": {"property": "ts", "format": "ms"},
+        "fields": {"v": {"path": "v"}}
+    }))
+    .unwrap();
+    set.profiles.insert(
+        "v5-only".into(),
+        crate::profiles::Profile {
+            name: "v5-only".into(),
+            class: "noise".into(),
+            mqtt: Some(mqtt),
+            ..Default::default()
+        },
+    );
+    let mut cfg = MqttConfig {
+        subscriptions: vec![Subscription {
+            filter: "a/+device".into(),
+            profile: "v5-only".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let problems = |cfg: &MqttConfig| {
+        let mut cx = Check::new(".");
+        cfg.check_refs("sources.mqtt", &set, &mut cx);
+        cx.problems()
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        problems(&cfg),
+        ["sources.mqtt.subscriptions[0].profile: profile \"v5-only\" reads its time from the user property \"ts\", which only MQTT 5 carries: set protocol = 5"]
+    );
+    cfg.protocol = Protocol::V5;
+    assert!(problems(&cfg).is_empty());
+}

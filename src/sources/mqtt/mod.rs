@@ -275,10 +275,12 @@ impl Source {
     /// The batch for one message: readings or a dead letter, plus its ack.
     fn batch(&mut self, client: &Client, p: Message) -> SourceBatch {
         let ack = self.acks.ack_for(client, &p);
-        match self
-            .router
-            .handle(&p.topic, &p.payload, crate::model::now_ns())
-        {
+        match self.router.handle_with_properties(
+            &p.topic,
+            &p.payload,
+            &p.user_properties,
+            crate::model::now_ns(),
+        ) {
             Ok(readings) => SourceBatch {
                 readings,
                 dead: Vec::new(),

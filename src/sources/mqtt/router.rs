@@ -8,7 +8,7 @@ use crate::metrics::{self, Counter};
 use crate::model::Reading;
 use crate::profiles::guard::{self, DeviceMismatch};
 use crate::profiles::topic::TopicFilter;
-use crate::profiles::{decode, Profile};
+use crate::profiles::{decode_with_properties, Profile};
 
 use super::config::MqttConfig;
 
@@ -84,6 +84,18 @@ impl Router {
         payload: &[u8],
         received_ns: i64,
     ) -> Result<Vec<Reading>, Rejection> {
+        self.handle_with_properties(topic, payload, &[], received_ns)
+    }
+
+    /// [`Router::handle`] of a message with MQTT 5 user properties (a
+    /// profile may take its timestamp from one).
+    pub fn handle_with_properties(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        properties: &[(String, String)],
+        received_ns: i64,
+    ) -> Result<Vec<Reading>, Rejection> {
         let Some((route, captures)) = self.route(topic) else {
             self.unrouted.inc();
             return Err(Rejection {
@@ -103,11 +115,18 @@ impl Router {
                 ),
             });
         }
-        let mut readings = decode(&route.profile, &route.tags, &captures, payload, received_ns)
-            .map_err(|e| Rejection {
-                reason: e.reason(),
-                detail: format!("profile {}: {e}", route.profile.name),
-            })?;
+        let mut readings = decode_with_properties(
+            &route.profile,
+            &route.tags,
+            &captures,
+            payload,
+            properties,
+            received_ns,
+        )
+        .map_err(|e| Rejection {
+            reason: e.reason(),
+            detail: format!("profile {}: {e}", route.profile.name),
+        })?;
         let guarded = guard::refuse_reserved(&readings).and_then(|()| {
             // The device the topic names: a capture, else the subscription's tag.
             let topic_device = captures
