@@ -16,7 +16,7 @@ macro_rules! profile {
 
 /// The shipped device profiles (`config/devices/`), so the demo runs from
 /// any directory. A test checks that none is missing.
-pub const PROFILES: [(&str, &str); 12] = [
+pub const PROFILES: [(&str, &str); 13] = [
     profile!("cjt188-cold-water.toml"),
     profile!("dlt645-single-phase.toml"),
     profile!("dlt645-three-phase.toml"),
@@ -29,6 +29,7 @@ pub const PROFILES: [(&str, &str); 12] = [
     profile!("mqtt-parking-bay.toml"),
     profile!("mqtt-street-light.toml"),
     profile!("mqtt-water-meter.toml"),
+    profile!("mqtt5-noise-sensor.toml"),
 ];
 
 /// Where the daemon writes.
