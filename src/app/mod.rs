@@ -202,7 +202,9 @@ pub async fn start_reloadable(
     for (w, route) in hj212_outboxes {
         pipeline = pipeline.with_routed_outbox(w, route);
     }
-    let pipeline_task = tokio::spawn(pipeline.run(rx).instrument(tracing::info_span!("pipeline")));
+    let pipeline_exit = pipeline
+        .spawn(rx, tracing::info_span!("pipeline"))
+        .context("cannot start the pipeline thread")?;
 
     let grace = cfg.sinks.shutdown_grace;
     let sources_task = tokio::spawn(reload::supervise(
@@ -217,7 +219,7 @@ pub async fn start_reloadable(
     let fatal_set = fatal.clone();
     let stop_sources = shutdown.clone();
     let pipeline_task = tokio::spawn(async move {
-        let exit = pipeline_task.await;
+        let exit = pipeline_exit.await;
         if let Ok(PipelineExit::Fatal(e)) = exit {
             let _ = fatal_set.set(e);
             // Stop the sources too: nothing can be stored any more.
