@@ -185,7 +185,7 @@ community_id = "bench"
 listen = "127.0.0.1:$GGHTTP"
 [outbox]
 dir = "$WORK/gg/outbox"
-fsync = "always"
+fsync = "${FSYNC:-always}"
 ${OUTBOX_TOML:-}
 [dead_letter]
 path = "$WORK/gg/dead-letter.jsonl"
