@@ -19,6 +19,9 @@
 #
 # Usage: scripts/bench-peers.sh [N] [P] [D]     (defaults 300000 messages, 2 publishers, 1000 devices)
 #   CONSUMERS="node-red greengate"   which consumers to run
+#   REPEAT=3                         rounds (each runs every consumer's two passes, back to
+#                                    back); prints the CPU ratio per round and of the medians
+#   FSYNC=always                     greengate's [outbox] fsync policy (never: what fsync costs)
 #   NODE_RED_VERSION=4               npm version spec for node-red
 #   INDICATORS=on                    greengate computes indicators (event-time
 #                                    watermark, so the payloads' past timestamps
@@ -231,6 +234,8 @@ echo
 echo "| consumer | pass | stored of sent | stored/s | publishers' msg/s | of publishers' rate | CPU µs/msg | peak RSS MB | lost |"
 echo "|---|---|---|---|---|---|---|---|---|"
 run=0
+ROUNDS=${REPEAT:-1}
+for ((round = 1; round <= ROUNDS; round++)); do
 for c in $CONSUMERS; do
     for pass in steady kill9; do
         run=$((run + 1))
@@ -283,8 +288,30 @@ for c in $CONSUMERS; do
             curl -sf "http://127.0.0.1:$GGHTTP/metrics" >"$METRICS_OUT.$pass" || true
             cat "/proc/$CPID/status" "/proc/$CPID/smaps_rollup" "/proc/$CPID/smaps" >"$METRICS_OUT.$pass.mem" 2>/dev/null || true
         fi
-        echo "| $c | $pass | $got of $N | $rate | $prate | $share % | $us | $hwm | $((N - got)) |"
+        label=$pass
+        [ "$ROUNDS" -gt 1 ] && label="$pass #$round"
+        echo "| $c | $label | $got of $N | $rate | $prate | $share % | $us | $hwm | $((N - got)) |"
+        echo "$round $c $pass $us" >>"$WORK/cpu"
         kill -TERM "$CPID" 2>/dev/null || true
         wait "$CPID" 2>/dev/null || true
     done
 done
+done
+
+# Node-RED's CPU per message over greengate's, per round and pass (both
+# consumers ran back to back in each round), and the medians over rounds.
+if [[ " $CONSUMERS " == *" node-red "* && " $CONSUMERS " == *" greengate "* ]]; then
+    echo
+    echo "| pass | Node-RED / greengate CPU per message, per round | median µs/msg Node-RED, greengate | ratio of medians |"
+    echo "|---|---|---|---|"
+    python3 - "$WORK/cpu" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+for p in ("steady", "kill9"):
+    us = {c: {int(r): float(u) for r, cc, pp, u in rows if cc == c and pp == p} for c in ("node-red", "greengate")}
+    rounds = sorted(set(us["node-red"]) & set(us["greengate"]))
+    ratios = ", ".join(f"{us['node-red'][r] / us['greengate'][r]:.1f}" for r in rounds if us["greengate"][r] > 0)
+    m = {c: statistics.median(us[c].values()) for c in us}
+    print(f"| {p} | {ratios} | {m['node-red']:.1f}, {m['greengate']:.1f} | {m['node-red'] / m['greengate']:.1f} |")
+PY
+fi
