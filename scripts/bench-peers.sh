@@ -12,7 +12,9 @@
 # is lost.
 #
 # Reports per consumer: stored of sent, stored per second, CPU µs per
-# message, peak RSS, and losses after kill -9. Stored per second runs from
+# message (user + system, from the first message to the last point stored;
+# in pass 2 the restarted process's start-up included), peak RSS, and
+# losses after kill -9. Stored per second runs from
 # the publishers' start to the store's last progress, seen by one poller
 # (started before the publishers) polling InfluxDB's write counter every
 # 50 ms (scripts/wait-stored.py).
@@ -261,7 +263,10 @@ for c in $CONSUMERS; do
             kill -9 "$CPID"
             wait "$CPID" 2>/dev/null || true
             start_consumer "$c" "$db"
-            cpu0=$(( $(cpu_ticks "$CPID") - cpu_killed ))
+            # The restart is part of the pass: the new process's CPU counts
+            # from its start (what it used until ready is noted below).
+            echo "$c $(cpu_ticks "$CPID")" >>"$WORK/restart-ticks"
+            cpu0=$(( 0 - cpu_killed ))
             wait "$pubpid"
             pubs=$(cat "$WORK/pubtime")
         else
@@ -297,6 +302,12 @@ for c in $CONSUMERS; do
     done
 done
 done
+
+if [ -s "$WORK/restart-ticks" ]; then
+    echo
+    echo "kill -9 pass: CPU from the restarted consumer's start until it was ready (counted in its CPU µs/msg), per round:"
+    awk -v hz="$HZ" '{ s[$1] = s[$1] sprintf(" %.2f s", $2 / hz) } END { for (c in s) print "  " c ":" s[c] }' "$WORK/restart-ticks"
+fi
 
 # Node-RED's CPU per message over greengate's, per round and pass (both
 # consumers ran back to back in each round), and the medians over rounds.
