@@ -66,21 +66,16 @@ impl TagSets {
         if !missing {
             return;
         }
-        let mut out = Vec::with_capacity(r.tags.len() + set.len());
-        let mut own = std::mem::take(&mut r.tags).into_iter().peekable();
+        // In place: both lists are sorted, so each tag of the set is found
+        // or inserted at its position in one binary search; the reading's
+        // vector grows once at most (no second vector per reading).
+        r.tags.reserve(set.len());
         for (k, v) in set {
-            while let Some(t) = own.next_if(|(ok, _)| ok < k) {
-                out.push(t);
-            }
-            match own.next_if(|(ok, _)| ok == k) {
-                Some((ok, _)) if k == "community" && self.community_wins => {
-                    out.push((ok, v.clone()))
-                }
-                Some(t) => out.push(t),
-                None => out.push((k.clone(), v.clone())),
+            match r.tags.binary_search_by(|(ok, _)| ok.as_str().cmp(k)) {
+                Ok(i) if k == "community" && self.community_wins => r.tags[i].1.clone_from(v),
+                Ok(_) => {}
+                Err(i) => r.tags.insert(i, (k.clone(), v.clone())),
             }
         }
-        out.extend(own);
-        r.tags = out;
     }
 }
