@@ -69,7 +69,7 @@ impl TagSets {
         // In place: both lists are sorted, so each tag of the set is found
         // or inserted at its position in one binary search; the reading's
         // vector grows once at most (no second vector per reading).
-        r.tags.reserve(set.len());
+        r.tags.reserve_exact(set.len());
         for (k, v) in set {
             match r.tags.binary_search_by(|(ok, _)| ok.as_str().cmp(k)) {
                 Ok(i) if k == "community" && self.community_wins => r.tags[i].1.clone_from(v),
