@@ -59,22 +59,21 @@ impl TagSets {
             .tag("device")
             .and_then(|d| self.by_device.get(d))
             .unwrap_or(&self.unregistered);
-        let missing = set.iter().any(|(k, v)| match r.tag(k) {
-            None => true,
-            Some(own) => k == "community" && self.community_wins && own != v,
-        });
-        if !missing {
-            return;
-        }
-        // In place: both lists are sorted, so each tag of the set is found
-        // or inserted at its position in one binary search; the reading's
-        // vector grows once at most (no second vector per reading).
-        r.tags.reserve_exact(set.len());
-        for (k, v) in set {
+        // Both lists are sorted: one binary search per enrichment tag finds
+        // it or its place in the reading's own vector, which grows (exactly)
+        // only when a tag is missing.
+        for (i, (k, v)) in set.iter().enumerate() {
             match r.tags.binary_search_by(|(ok, _)| ok.as_str().cmp(k)) {
-                Ok(i) if k == "community" && self.community_wins => r.tags[i].1.clone_from(v),
-                Ok(_) => {}
-                Err(i) => r.tags.insert(i, (k.clone(), v.clone())),
+                Ok(at) => {
+                    let own = &mut r.tags[at].1;
+                    if k == "community" && self.community_wins && own != v {
+                        own.clone_from(v);
+                    }
+                }
+                Err(at) => {
+                    r.tags.reserve_exact(set.len() - i);
+                    r.tags.insert(at, (k.clone(), v.clone()));
+                }
             }
         }
     }

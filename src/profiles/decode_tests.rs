@@ -363,6 +363,8 @@ fn the_time_can_come_from_a_user_property() {
     let props = vec![
         ("site".to_string(), "x".to_string()),
         ("ts".to_string(), "1764388800123".to_string()),
+        // MQTT 5 allows a name twice: the first one wins.
+        ("ts".to_string(), "1".to_string()),
     ];
     let rs = decode_with_properties(
         &p,

@@ -5,6 +5,7 @@
 //! and TLS with a client certificate against a broker that requires one.
 
 use crate::common;
+use crate::mqtt5::reason_count;
 
 use common::pki::make_pki;
 use common::{free_port, Mosquitto};
@@ -315,15 +316,6 @@ async fn tls_with_a_client_certificate_reaches_a_broker_that_requires_one() {
     sub.wait_for(10).await;
     assert_eq!(connects_metric("gg-city-tls"), 1);
     sink.stop().await;
-}
-
-fn reason_count(packet: &str, code: &str) -> u64 {
-    greengate::metrics::counter(
-        "mqtt_reason_codes_total",
-        "",
-        &[("packet", packet), ("code", code)],
-    )
-    .get()
 }
 
 /// Issue 15 point 3: with `protocol = 5` a PUBACK that refuses (here

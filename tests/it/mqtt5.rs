@@ -29,13 +29,8 @@ fn config5(port: u16, client_id: &str) -> MqttConfig {
     cfg
 }
 
-fn reason_count(packet: &str, code: &str) -> u64 {
-    greengate::metrics::counter(
-        "mqtt_reason_codes_total",
-        "",
-        &[("packet", packet), ("code", code)],
-    )
-    .get()
+pub(crate) fn reason_count(packet: &str, code: &str) -> u64 {
+    greengate::common::mqtt::client::reason_counter(packet, code).get()
 }
 
 fn line(laeq: u32) -> String {
@@ -226,20 +221,6 @@ fn with_mqtt_5_the_broker_drops_a_message_over_the_receive_limit_and_the_ones_be
     assert!(d.log().contains("MQTT 5 connected"), "{}", d.log());
 }
 
-/// Publishes one QoS 1 MQTT 5 message with mosquitto_pub (a peer client,
-/// not ours), with the given user properties.
-fn publish5(broker: &Mosquitto, topic: &str, payload: &str, props: &[(&str, &str)]) {
-    let mut cmd =
-        std::process::Command::new(common::require_tool("mosquitto_pub", "mosquitto-clients"));
-    cmd.args(["-V", "mqttv5", "-h", "127.0.0.1", "-p"])
-        .arg(broker.port().to_string())
-        .args(["-q", "1", "-t", topic, "-m", payload]);
-    for (k, v) in props {
-        cmd.args(["-D", "PUBLISH", "user-property", k, v]);
-    }
-    assert!(cmd.status().expect("mosquitto_pub").success());
-}
-
 /// Issue 15 point 3: a profile takes the payload timestamp from an MQTT 5
 /// user property (the shipped `mqtt5-noise` profile, `ts` in epoch ms); a
 /// message without it is dead-lettered as a bad timestamp, not stored at
@@ -257,10 +238,10 @@ async fn the_payload_timestamp_comes_from_a_user_property_with_mqtt_5() {
     let topic = "community/c1/noise5/ns-42/up";
     let first = loop {
         // The subscription may not be in place right after the connect.
-        publish5(
-            &broker,
+        broker.publish_v5(
             topic,
             r#"{"laeq": 55.5, "lamax": 70.1}"#,
+            1,
             &[("origin", "sensor"), ("ts", "1764388800123")],
         );
         if let Some(b) = run.try_next(Duration::from_millis(500)).await {
@@ -273,7 +254,7 @@ async fn the_payload_timestamp_comes_from_a_user_property_with_mqtt_5() {
     );
     first.ack.unwrap().fire();
 
-    publish5(&broker, topic, r#"{"laeq": 56}"#, &[]);
+    broker.publish_v5(topic, r#"{"laeq": 56}"#, 1, &[]);
     let missing = run.next().await;
     assert!(missing.readings.is_empty());
     assert_eq!(
@@ -282,12 +263,7 @@ async fn the_payload_timestamp_comes_from_a_user_property_with_mqtt_5() {
     );
     missing.ack.unwrap().fire();
 
-    publish5(
-        &broker,
-        topic,
-        r#"{"laeq": 57}"#,
-        &[("ts", "1764388801000")],
-    );
+    broker.publish_v5(topic, r#"{"laeq": 57}"#, 1, &[("ts", "1764388801000")]);
     let next = run.next().await;
     assert_eq!(
         lines(&next),

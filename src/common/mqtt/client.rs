@@ -61,21 +61,6 @@ pub struct Message {
     pub user_properties: Vec<(String, String)>,
 }
 
-impl Message {
-    /// The value of the first user property called `name`.
-    pub fn user_property(&self, name: &str) -> Option<&str> {
-        property(&self.user_properties, name)
-    }
-}
-
-/// The value of the first property called `name` in `props`.
-pub fn property<'a>(props: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    props
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// A CONNACK with success: what the broker granted.
 #[derive(Debug, Clone, Default)]
 pub struct ConnAck {

@@ -256,21 +256,37 @@ impl Mosquitto {
 
     /// Publishes with the real `mosquitto_pub` client.
     pub fn publish(&self, topic: &str, payload: &str, qos: u8) {
-        let status = Command::new(require_tool("mosquitto_pub", "mosquitto-clients"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port().to_string(),
-                "-q",
-                &qos.to_string(),
-                "-t",
-                topic,
-                "-m",
-                payload,
-            ])
-            .status()
-            .expect("mosquitto_pub");
+        self.mosquitto_pub(topic, payload, qos, None);
+    }
+
+    /// Publishes one MQTT 5 message with these user properties.
+    pub fn publish_v5(&self, topic: &str, payload: &str, qos: u8, props: &[(&str, &str)]) {
+        self.mosquitto_pub(topic, payload, qos, Some(props));
+    }
+
+    /// mosquitto_pub (a peer client, not ours): MQTT 3.1.1, or MQTT 5 with
+    /// user properties.
+    fn mosquitto_pub(&self, topic: &str, payload: &str, qos: u8, v5: Option<&[(&str, &str)]>) {
+        let mut cmd = Command::new(require_tool("mosquitto_pub", "mosquitto-clients"));
+        cmd.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port().to_string(),
+            "-q",
+            &qos.to_string(),
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ]);
+        if let Some(props) = v5 {
+            cmd.args(["-V", "mqttv5"]);
+            for (k, v) in props {
+                cmd.args(["-D", "PUBLISH", "user-property", k, v]);
+            }
+        }
+        let status = cmd.status().expect("mosquitto_pub");
         assert!(status.success(), "mosquitto_pub failed");
     }
 }
